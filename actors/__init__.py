@@ -1,0 +1,1 @@
+"""Broker set-up, the event bus, and one module per worker pool."""

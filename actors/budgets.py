@@ -1,0 +1,24 @@
+"""The budgets pool: counts recorded spending against budgets and alerts on thresholds."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from actors.bus import subscriber
+from config import wiring
+from domain.events import Event
+from services.budgets import apply_transaction
+
+#: The queues this pool consumes.
+QUEUES = ("budgets.events",)
+#: The events that change what a transaction counts for.
+_TRANSACTION_EVENTS = {"TransactionRecorded", "CurrencyConverted"}
+
+
+@subscriber("budgets.events", exchanges=("finance.transactions", "finance.fx"))
+def budgets_on_event(envelope: dict[str, Any]) -> None:
+    """Bring budgets up to date with one transaction. Safe to run twice."""
+    event = Event.from_dict(envelope)
+    if event.type in _TRANSACTION_EVENTS:
+        apply_transaction(uuid.UUID(event.payload["transaction_id"]), event, wiring.uow())

@@ -1,0 +1,18 @@
+"""The categorization pool: records submitted transactions and categorizes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.bus import command
+from config import wiring
+from services.transactions import RecordTransaction, record_transaction
+
+#: The queues this pool consumes.
+QUEUES = ("categorization",)
+
+
+@command("categorization")
+def record_transaction_command(payload: dict[str, Any]) -> None:
+    """Record and categorize one transaction. Safe to run twice."""
+    record_transaction(RecordTransaction.from_dict(payload), wiring.uow())

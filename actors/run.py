@@ -1,0 +1,69 @@
+"""Runs one worker pool as a single process: `python -m actors.run POOL`.
+
+Dramatiq's CLI forks; on Heroku every process gets SIGTERM and a forked child gets a second one
+and dies mid-message. This runner is one process that stops its worker gracefully on SIGTERM:
+workers finish the message in hand, unstarted prefetched messages go back to RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from dramatiq import Worker
+
+from actors.pools import POOLS, load
+from config import wiring
+from config.logs import configure_logging
+from config.settings import get_settings
+from services.outbox import relay_pending
+
+log = logging.getLogger("actors.run")
+
+
+def _relay_forever(stop: threading.Event, every: int) -> None:
+    """Publish committed events whose publication was cut short (a crash, a broker outage)."""
+    while not stop.wait(every):
+        try:
+            relay_pending(wiring.session_factory(), wiring.publish, older_than_seconds=every)
+        except Exception:  # noqa: BLE001 - keep relaying; the next round retries
+            log.warning("outbox relay round failed", exc_info=True)
+
+
+def run(pool: str) -> int:
+    """Consume the pool's queues until SIGTERM or SIGINT; returns the exit code."""
+    settings = get_settings()
+    configure_logging(settings.log_level, process_type=pool)
+    broker = wiring.broker()
+    module = load(pool)
+    broker.emit_after("process_boot")
+    worker = Worker(broker, queues=set(module.QUEUES), worker_threads=settings.worker_threads,
+                    worker_timeout=1000)
+    worker.queue_prefetch = settings.worker_prefetch * settings.worker_threads
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    threading.Thread(target=_relay_forever, args=(stop, settings.outbox_relay_seconds), daemon=True).start()
+    log.info("pool %s consuming %s with %d threads", pool, ",".join(module.QUEUES), settings.worker_threads)
+    stop.wait()
+    log.info("pool %s stopping: finishing messages in hand", pool)
+    worker.stop(timeout=settings.shutdown_timeout_ms)
+    broker.emit_before("process_stop")
+    broker.close()
+    log.info("pool %s stopped", pool)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point."""
+    if len(argv) != 1 or argv[0] not in POOLS:
+        print(f"usage: python -m actors.run {{{','.join(POOLS)}}}", file=sys.stderr)
+        return 2
+    return run(argv[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,39 @@
+"""The thin HTTP API: validates, authorizes, answers reads, and sends writes as commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from api import accounts, audit, auth, budgets, categories, errors, notifications, observability, ops, security
+from api import transactions as transactions_api
+from config.logs import configure_logging
+from config.settings import get_settings
+
+#: One blueprint per resource.
+RESOURCES = (auth, accounts, categories, transactions_api, budgets, notifications, audit)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask application."""
+    settings = get_settings()
+    configure_logging(settings.log_level, process_type="web")
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="Personal finance", API_VERSION="v1", OPENAPI_VERSION="3.0.3", OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json", OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        MAX_CONTENT_LENGTH=1 * 1024 * 1024, JSON_SORT_KEYS=False,
+    )
+    app.config.update(config or {})
+    security.install(app, settings)
+    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}, "security": [{"bearer": []}]})
+    for resource in RESOURCES:
+        api.register_blueprint(resource.blp)
+    app.register_blueprint(ops.blp)
+    observability.install(app)
+    errors.register_error_handlers(app)
+    return app

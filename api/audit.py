@@ -1,0 +1,45 @@
+"""The caller's own activity from the audit archive."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from api.security import current_caller, jwt_required
+from config import wiring
+
+blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Audit trail")
+
+
+class AuditOut(Schema):
+    """One audited event."""
+
+    event_id = fields.String()
+    type = fields.String()
+    version = fields.Integer()
+    occurred_at = fields.String()
+    user_id = fields.String()
+    correlation_id = fields.String()
+    causation_id = fields.String(allow_none=True)
+    payload = fields.Dict()
+
+
+class AuditList(Schema):
+    """The household's audited events, newest first."""
+
+    items = fields.List(fields.Nested(AuditOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+@blp.route("")
+class Audit(MethodView):
+    """The household's audit trail."""
+
+    decorators = [jwt_required()]
+
+    @blp.response(200, AuditList)
+    def get(self) -> dict:
+        """List the household's audited events, newest first (the latest 100)."""
+        caller = current_caller()
+        return {"items": wiring.audit_store().for_household(str(caller.household_id)), "next_cursor": None}

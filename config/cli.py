@@ -1,0 +1,142 @@
+"""The operator CLI: `python -m config.cli release|migrate|topology|dlq list|dlq replay Q|reconcile`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import pika
+from dramatiq.common import xq_name
+from dramatiq.message import Message
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from actors.pools import load_all
+from config import wiring
+from config.logs import configure_logging
+from config.settings import get_settings
+from domain.events import EXCHANGES
+from services.outbox import relay_pending, unpublished_count
+
+
+@click.group()
+def cli() -> None:
+    """Operate the finance platform."""
+    configure_logging(get_settings().log_level, process_type="cli")
+
+
+def ensure_database() -> None:
+    """In development, create the configured database if it does not exist yet."""
+    url = make_url(get_settings().database_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}):
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    admin.dispose()
+
+
+def run_migrations() -> None:
+    """Upgrade the database schema to the newest migration."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "models:migrations")
+    config.set_main_option("sqlalchemy.url", get_settings().database_url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+def declare_topology() -> None:
+    """Declare every exchange, pool queue (with .DQ and .XQ) and binding."""
+    load_all()
+    wiring.broker().declare_topology(EXCHANGES)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    run_migrations()
+    click.echo("database migrated")
+
+
+@cli.command()
+def topology() -> None:
+    """Declare exchanges, queues and bindings on RabbitMQ."""
+    declare_topology()
+    click.echo(f"declared {len(EXCHANGES)} exchanges and {len(wiring.broker().queues)} queues")
+
+
+@cli.command()
+def release() -> None:
+    """The release phase: database, migrations, broker topology."""
+    if not get_settings().is_production:
+        ensure_database()
+    run_migrations()
+    declare_topology()
+    click.echo("release done: database migrated, broker topology declared")
+
+
+@cli.group()
+def dlq() -> None:
+    """Dead-letter queues: list and replay."""
+
+
+def _peek(channel: pika.adapters.blocking_connection.BlockingChannel, queue: str) -> list[Message]:
+    """Every message in a queue, left in place (unacked, requeued when the channel closes)."""
+    messages = []
+    while True:
+        method, _, body = channel.basic_get(queue, auto_ack=False)
+        if method is None:
+            return messages
+        messages.append(Message.decode(body))
+
+
+@dlq.command("list")
+def dlq_list() -> None:
+    """Show every dead-lettered message per pool queue."""
+    load_all()
+    broker = wiring.broker()
+    total = 0
+    for queue in sorted(broker.queues):
+        channel = broker.connection.channel()
+        for message in _peek(channel, xq_name(queue)):
+            total += 1
+            reason = (message.options.get("traceback") or "").strip().splitlines()[-1:] or ["(no traceback)"]
+            click.echo(f"{queue}\t{message.message_id}\t{message.actor_name}\t"
+                       f"retries={message.options.get('retries', 0)}\t{reason[0]}")
+        channel.close()
+    click.echo(f"{total} dead-lettered message(s)")
+
+
+@dlq.command("replay")
+@click.argument("queue")
+def dlq_replay(queue: str) -> None:
+    """Send every dead-lettered message of QUEUE back to QUEUE, with fresh retries."""
+    load_all()
+    broker = wiring.broker()
+    if queue not in broker.queues:
+        raise click.BadParameter(f"unknown queue; one of {', '.join(sorted(broker.queues))}")
+    channel = broker.connection.channel()
+    replayed = 0
+    while True:
+        method, _, body = channel.basic_get(xq_name(queue), auto_ack=False)
+        if method is None:
+            break
+        message = Message.decode(body)
+        options = {k: v for k, v in message.options.items() if k not in ("retries", "traceback", "eta")}
+        broker.enqueue(message.copy(queue_name=queue, options=options))
+        channel.basic_ack(method.delivery_tag)
+        replayed += 1
+    channel.close()
+    click.echo(f"replayed {replayed} message(s) to {queue}")
+
+
+@cli.command()
+def reconcile() -> None:
+    """Publish committed events still waiting in the outbox, and report what is left."""
+    sent = relay_pending(wiring.session_factory(), wiring.publish, older_than_seconds=0, limit=100_000)
+    click.echo(f"outbox: published {sent}, still waiting {unpublished_count(wiring.session_factory())}")
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

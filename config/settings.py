@@ -1,0 +1,88 @@
+"""Every setting comes from the environment; development defaults suit this project's machines."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+
+#: Secrets that must never run in production.
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class ConfigurationError(RuntimeError):
+    """The environment describes a configuration that must not start."""
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+def _database_url() -> str:
+    url = _env("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/finance")
+    # Heroku and most PaaS hand out postgres:// URLs; SQLAlchemy wants the driver named.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _rabbitmq_url() -> str:
+    return _env("RABBITMQ_URL") or _env("CLOUDAMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The process configuration, read once."""
+
+    env: str = field(default_factory=lambda: _env("FINANCE_ENV", "development"))
+    port: int = field(default_factory=lambda: _int("PORT", 8000))
+    database_url: str = field(default_factory=_database_url)
+    rabbitmq_url: str = field(default_factory=_rabbitmq_url)
+    redis_url: str = field(default_factory=lambda: _env("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    mongo_url: str = field(default_factory=lambda: _env("MONGO_URL"))
+    jwt_secret_key: str = field(default_factory=lambda: _env("JWT_SECRET_KEY", DEV_SECRET))
+    access_token_minutes: int = field(default_factory=lambda: _int("ACCESS_TOKEN_MINUTES", 15))
+    refresh_token_days: int = field(default_factory=lambda: _int("REFRESH_TOKEN_DAYS", 30))
+    sendgrid_api_key: str = field(default_factory=lambda: _env("SENDGRID_API_KEY"))
+    sendgrid_host: str = field(default_factory=lambda: _env("SENDGRID_HOST", "https://api.sendgrid.com"))
+    twilio_account_sid: str = field(default_factory=lambda: _env("TWILIO_ACCOUNT_SID"))
+    twilio_auth_token: str = field(default_factory=lambda: _env("TWILIO_AUTH_TOKEN"))
+    twilio_from_number: str = field(default_factory=lambda: _env("TWILIO_FROM_NUMBER"))
+    fx_provider_url: str = field(default_factory=lambda: _env("FX_PROVIDER_URL"))
+    fx_timeout_seconds: int = field(default_factory=lambda: _int("FX_TIMEOUT_SECONDS", 5))
+    worker_threads: int = field(default_factory=lambda: _int("WORKER_THREADS", 8))
+    worker_prefetch: int = field(default_factory=lambda: _int("WORKER_PREFETCH", 2))
+    shutdown_timeout_ms: int = field(default_factory=lambda: _int("SHUTDOWN_TIMEOUT_MS", 25_000))
+    max_retries: int = field(default_factory=lambda: _int("DRAMATIQ_MAX_RETRIES", 20))
+    min_backoff_ms: int = field(default_factory=lambda: _int("DRAMATIQ_MIN_BACKOFF_MS", 1_000))
+    max_backoff_ms: int = field(default_factory=lambda: _int("DRAMATIQ_MAX_BACKOFF_MS", 600_000))
+    broker_timeout_seconds: int = field(default_factory=lambda: _int("BROKER_TIMEOUT_SECONDS", 3))
+    outbox_relay_seconds: int = field(default_factory=lambda: _int("OUTBOX_RELAY_SECONDS", 5))
+    log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+
+    def __post_init__(self) -> None:
+        if self.env == "production":
+            self._refuse_development_defaults()
+        if self.max_backoff_ms > 20 * 60 * 1000:
+            raise ConfigurationError("DRAMATIQ_MAX_BACKOFF_MS must stay under RabbitMQ's 30-minute consumer timeout")
+
+    def _refuse_development_defaults(self) -> None:
+        if self.jwt_secret_key == DEV_SECRET or len(self.jwt_secret_key) < 32:
+            raise ConfigurationError("JWT_SECRET_KEY must be set to 32+ random characters in production")
+
+    @property
+    def is_production(self) -> bool:
+        """True when running with FINANCE_ENV=production."""
+        return self.env == "production"
+
+
+@cache
+def get_settings() -> Settings:
+    """The settings of this process, read from the environment once."""
+    return Settings()

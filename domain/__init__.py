@@ -1,0 +1,1 @@
+"""Pure rules: money, categorization, budget periods, FX math, events; standard library only."""

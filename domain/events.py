@@ -1,0 +1,76 @@
+"""Domain events: facts in the past tense, carried in one envelope on fanout exchanges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Each event family travels on its own durable fanout exchange.
+EXCHANGE_OF: dict[str, str] = {
+    "UserRegistered": "finance.users",
+    "AccountOpened": "finance.accounts",
+    "TransactionRecorded": "finance.transactions",
+    "TransactionRejected": "finance.transactions",
+    "CurrencyConverted": "finance.fx",
+    "CurrencyConversionMissing": "finance.fx",
+    "BudgetCreated": "finance.budgets",
+    "BudgetThresholdCrossed": "finance.budgets",
+    "GoalReached": "finance.goals",
+}
+
+#: Every exchange the platform declares, in a stable order.
+EXCHANGES: tuple[str, ...] = tuple(dict.fromkeys(EXCHANGE_OF.values()))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Event:
+    """The envelope every event travels in."""
+
+    type: str
+    payload: dict[str, Any]
+    household_id: str | None
+    user_id: str | None
+    correlation_id: str
+    causation_id: str | None
+    event_id: str = field(default_factory=_new_id)
+    version: int = 1
+    occurred_at: str = field(default_factory=_now)
+
+    def __post_init__(self) -> None:
+        if self.type not in EXCHANGE_OF:
+            raise ValueError(f"unknown event type {self.type!r}")
+
+    @property
+    def exchange(self) -> str:
+        """The fanout exchange this event is published on."""
+        return EXCHANGE_OF[self.type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The envelope as JSON-ready data."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """Rebuild an envelope received from the bus."""
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__ if name in data})
+
+    def caused(self, type: str, payload: dict[str, Any]) -> Event:
+        """A follow-up event caused by this one, in the same correlation."""
+        return Event(
+            type=type,
+            payload=payload,
+            household_id=self.household_id,
+            user_id=self.user_id,
+            correlation_id=self.correlation_id,
+            causation_id=self.event_id,
+        )

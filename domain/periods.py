@@ -1,0 +1,69 @@
+"""Budget periods: where one starts, how it is named, and threshold crossings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+#: Supported budget periods.
+PERIODS = ("weekly", "monthly", "yearly")
+#: Default alert thresholds, in percent of the budget.
+DEFAULT_THRESHOLDS = (50, 80, 100)
+
+_LABEL = {
+    "monthly": re.compile(r"^(\d{4})-(\d{2})$"),
+    "yearly": re.compile(r"^(\d{4})$"),
+    "weekly": re.compile(r"^(\d{4})-W(\d{2})$"),
+}
+
+
+def period_start(period: str, day: dt.date) -> dt.date:
+    """The first day of the period that contains `day`."""
+    if period == "monthly":
+        return day.replace(day=1)
+    if period == "yearly":
+        return day.replace(month=1, day=1)
+    if period == "weekly":
+        return day - dt.timedelta(days=day.weekday())
+    raise ValueError(f"unknown period {period!r}")
+
+
+def period_label(period: str, start: dt.date) -> str:
+    """A person's name for a period: 2026-11, 2026, 2026-W47."""
+    if period == "monthly":
+        return start.strftime("%Y-%m")
+    if period == "yearly":
+        return str(start.year)
+    year, week, _ = start.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def parse_label(period: str, label: str) -> dt.date:
+    """The first day of the period a label names; ValueError when it names none."""
+    match = _LABEL[period].match(label)
+    if not match:
+        raise ValueError(f"expected a {period} period like {period_label(period, dt.date(2026, 11, 2))}")
+    year, part = int(match.group(1)), int(match.group(2)) if match.lastindex == 2 else 1
+    if period == "weekly":
+        return dt.date.fromisocalendar(year, part, 1)
+    return dt.date(year, part, 1)
+
+
+def crossed(spent: Decimal, limit: Decimal, thresholds: list[int]) -> set[int]:
+    """The thresholds (percent of limit) that spending has reached."""
+    return {t for t in thresholds if spent * 100 >= limit * t}
+
+
+def percent(spent: Decimal, limit: Decimal) -> Decimal:
+    """Spending as a percentage of the limit, to two places."""
+    return (spent * 100 / limit).quantize(Decimal("0.01"))
+
+
+def next_start(period: str, start: dt.date) -> dt.date:
+    """The first day of the period after the one starting on `start`."""
+    if period == "weekly":
+        return start + dt.timedelta(days=7)
+    if period == "yearly":
+        return start.replace(year=start.year + 1)
+    return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)

@@ -1,0 +1,1 @@
+"""Use cases, called by both the API and the actors."""

@@ -1,0 +1,166 @@
+"""Budgets: creating them, counting recorded spending against them, and alerting on thresholds once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from domain.events import Event
+from domain.money import format_amount
+from domain.periods import crossed, next_start, percent, period_label, period_start
+from models.budgets import Budget, BudgetAlert, BudgetEntry
+from models.ledger import Category, Transaction
+from services.accounts import find_category
+from services.context import Caller
+from services.errors import Invalid, NotFound
+from services.uow import UnitOfWork
+
+
+def create_budget(caller: Caller, category: str, amount: Decimal, currency: str, period: str,
+                  thresholds: list[int], rollover: str, uow: UnitOfWork) -> Budget:
+    """Create a budget for one of the household's categories."""
+    if currency != caller.base_currency:
+        raise Invalid(f"budgets are kept in your base currency ({caller.base_currency}) for now", field="currency")
+    with uow:
+        found = find_category(caller.household_id, category, uow)
+        if found is None:
+            raise Invalid("no such category", field="category")
+        budget = Budget(id=uuid.uuid4(), household_id=caller.household_id, category_id=found.id, amount=amount,
+                        currency=currency, period=period, thresholds=sorted(set(thresholds)), rollover=rollover)
+        uow.session.add(budget)
+        uow.emit(Event("BudgetCreated", {"budget_id": str(budget.id), "category": found.name,
+                                         "amount": format_amount(amount, currency), "currency": currency,
+                                         "period": period}, str(caller.household_id), str(caller.user_id),
+                       caller.correlation_id, None))
+        uow.commit()
+        return budget
+
+
+def get_budget(caller: Caller, budget_id: uuid.UUID, uow: UnitOfWork) -> tuple[Budget, str]:
+    """One of the caller's budgets with its category name; NotFound for any other id."""
+    with uow:
+        row = uow.session.execute(select(Budget, Category.name).join(Category).where(
+            Budget.id == budget_id, Budget.household_id == caller.household_id)).first()
+        if row is None:
+            raise NotFound("no such budget")
+        return row[0], row[1]
+
+
+def list_budgets(caller: Caller, uow: UnitOfWork) -> list[tuple[Budget, str]]:
+    """The caller's budgets with their category names."""
+    with uow:
+        return [(b, name) for b, name in uow.session.execute(select(Budget, Category.name).join(Category).where(
+            Budget.household_id == caller.household_id).order_by(Budget.created_at))]
+
+
+def apply_transaction(transaction_id: uuid.UUID, cause: Event, uow: UnitOfWork) -> None:
+    """Count a transaction's current state in every budget it belongs to. Safe to run twice, in any order."""
+    with uow:
+        txn = uow.session.get(Transaction, transaction_id)
+        if txn is None:
+            return
+        for budget in _budgets_locked(txn.household_id, uow):
+            _count(budget, txn, uow)
+            _alert(budget, period_start(budget.period, txn.occurred_on), cause, uow)
+        uow.commit()
+
+
+def _budgets_locked(household_id: uuid.UUID, uow: UnitOfWork) -> list[Budget]:
+    """Budgets of a household, locked in a fixed order so concurrent updates serialize without deadlock."""
+    return list(uow.session.scalars(select(Budget).where(Budget.household_id == household_id)
+                                    .order_by(Budget.id).with_for_update()))
+
+
+def _counts(budget: Budget, txn: Transaction) -> bool:
+    return (txn.status == "recorded" and txn.type == "expense" and txn.category_id == budget.category_id
+            and txn.base_amount is not None and budget.currency == txn.base_currency)
+
+
+def _count(budget: Budget, txn: Transaction, uow: UnitOfWork) -> None:
+    if not _counts(budget, txn):
+        uow.session.execute(delete(BudgetEntry).where(BudgetEntry.budget_id == budget.id,
+                                                      BudgetEntry.transaction_id == txn.id))
+        return
+    entry = dict(budget_id=budget.id, transaction_id=txn.id,
+                 period_start=period_start(budget.period, txn.occurred_on), amount=txn.base_amount)
+    uow.session.execute(insert(BudgetEntry).values(**entry).on_conflict_do_update(
+        index_elements=["budget_id", "transaction_id"],
+        set_={"amount": entry["amount"], "period_start": entry["period_start"]}))
+
+
+def spent(budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> Decimal:
+    """The exact SQL sum counted in a budget period."""
+    total = uow.session.scalar(select(func.coalesce(func.sum(BudgetEntry.amount), 0)).where(
+        BudgetEntry.budget_id == budget_id, BudgetEntry.period_start == start))
+    return Decimal(total)
+
+
+def _alert(budget: Budget, start: dt.date, cause: Event, uow: UnitOfWork) -> None:
+    total = spent(budget.id, start, uow)
+    reached = crossed(total, budget.amount, budget.thresholds)
+    alerted = set(uow.session.scalars(select(BudgetAlert.threshold).where(
+        BudgetAlert.budget_id == budget.id, BudgetAlert.period_start == start)))
+    for threshold in sorted(reached - alerted):
+        event = cause.caused("BudgetThresholdCrossed", _crossing(budget, start, threshold, total))
+        uow.session.add(BudgetAlert(budget_id=budget.id, period_start=start, threshold=threshold,
+                                    event_id=uuid.UUID(event.event_id)))
+        uow.emit(event)
+    if alerted - reached:
+        # Spending fell back under these thresholds: crossing them again alerts again.
+        uow.session.execute(delete(BudgetAlert).where(
+            BudgetAlert.budget_id == budget.id, BudgetAlert.period_start == start,
+            BudgetAlert.threshold.in_(alerted - reached)))
+
+
+def _crossing(budget: Budget, start: dt.date, threshold: int, total: Decimal) -> dict[str, str | int]:
+    return {"budget_id": str(budget.id), "period": period_label(budget.period, start), "threshold": threshold,
+            "spent": format_amount(total, budget.currency), "limit": format_amount(budget.amount, budget.currency),
+            "currency": budget.currency, "percent": str(percent(total, budget.amount))}
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """Where a budget stands in one period."""
+
+    budget_id: uuid.UUID
+    category: str
+    period: str
+    spent: Decimal
+    limit: Decimal
+    currency: str
+    thresholds_crossed: list[int]
+    pending_conversion: int
+
+    @property
+    def remaining(self) -> Decimal:
+        """What is left to spend (negative when over)."""
+        return self.limit - self.spent
+
+    @property
+    def percent(self) -> Decimal:
+        """Spent as a percentage of the limit."""
+        return percent(self.spent, self.limit)
+
+
+def status(caller: Caller, budget_id: uuid.UUID, on: dt.date, uow: UnitOfWork) -> BudgetStatus:
+    """The budget's spent, remaining and crossed thresholds in the period containing `on`."""
+    budget, category = get_budget(caller, budget_id, uow)
+    start = period_start(budget.period, on)
+    with uow:
+        alerted = sorted(uow.session.scalars(select(BudgetAlert.threshold).where(
+            BudgetAlert.budget_id == budget.id, BudgetAlert.period_start == start)))
+        return BudgetStatus(budget.id, category, period_label(budget.period, start), spent(budget.id, start, uow),
+                            budget.amount, budget.currency, alerted, _pending(budget, start, uow))
+
+
+def _pending(budget: Budget, start: dt.date, uow: UnitOfWork) -> int:
+    """Expenses of this category and period still waiting for a rate (left out of `spent`, never guessed)."""
+    return uow.session.scalar(select(func.count()).select_from(Transaction).where(
+        Transaction.household_id == budget.household_id, Transaction.category_id == budget.category_id,
+        Transaction.type == "expense", Transaction.fx_status.in_(("pending", "missing")),
+        Transaction.occurred_on >= start, Transaction.occurred_on < next_start(budget.period, start))) or 0

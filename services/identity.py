@@ -1,0 +1,94 @@
+"""Registering users with their personal household, and checking credentials."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from domain.categorize import DEFAULT_CATEGORIES
+from domain.events import Event
+from models.identity import Household, User
+from models.ledger import Category
+from services.errors import Conflict, Unauthorized
+from services.uow import UnitOfWork
+
+_hasher = PasswordHasher()
+#: Verified against when the email is unknown, so timing does not reveal which emails exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What a person gives to register."""
+
+    email: str
+    password: str
+    name: str
+    base_currency: str
+    phone: str | None
+    correlation_id: str
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively and without surrounding spaces."""
+    return email.strip().lower()
+
+
+def register(reg: Registration, uow: UnitOfWork) -> User:
+    """Create a user, their personal household and its default categories."""
+    with uow:
+        household = Household(id=uuid.uuid4(), name=f"{reg.name}'s household", base_currency=reg.base_currency)
+        user = User(id=uuid.uuid4(), email=normalize_email(reg.email), password_hash=_hasher.hash(reg.password),
+                    name=reg.name, phone=reg.phone, role="user", household_id=household.id)
+        uow.session.add(household)
+        uow.session.flush()
+        uow.session.add(user)
+        uow.session.add_all(Category(household_id=household.id, name=name) for name in DEFAULT_CATEGORIES)
+        try:
+            uow.session.flush()
+        except IntegrityError:
+            raise Conflict("an account with this email exists", field="email") from None
+        uow.emit(Event("UserRegistered", {"user_id": str(user.id), "name": user.name,
+                                          "base_currency": household.base_currency},
+                       str(household.id), str(user.id), reg.correlation_id, None))
+        uow.commit()
+        return user
+
+
+def authenticate(email: str, password: str, uow: UnitOfWork) -> User:
+    """The user with these credentials; Unauthorized otherwise."""
+    with uow:
+        user = uow.session.scalar(select(User).where(User.email == normalize_email(email)))
+        try:
+            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            raise Unauthorized("wrong email or password") from None
+        if user is None:
+            raise Unauthorized("wrong email or password")
+        user.last_login_at = dt.datetime.now(dt.UTC)
+        uow.commit()
+        return user
+
+
+def get_user(user_id: uuid.UUID, uow: UnitOfWork) -> User | None:
+    """A user by id."""
+    with uow:
+        return uow.session.get(User, user_id)
+
+
+def household_of(user_id: uuid.UUID, uow: UnitOfWork) -> Household | None:
+    """The household a user belongs to."""
+    with uow:
+        return uow.session.scalar(select(Household).join(User).where(User.id == user_id))
+
+
+def count_users(uow: UnitOfWork) -> int:
+    """How many users exist."""
+    with uow:
+        return uow.session.scalar(select(func.count()).select_from(User)) or 0

@@ -1,0 +1,55 @@
+"""Turning events into in-app notifications for every member of the household, once each."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from domain.events import Event
+from models.identity import User
+from models.messaging import Notification
+from services.context import Caller
+from services.uow import UnitOfWork
+
+
+def _threshold_text(payload: dict) -> tuple[str, str]:
+    title = f"Budget {payload['threshold']}% reached"
+    body = (f"You have spent {payload['spent']} {payload['currency']} of {payload['limit']} "
+            f"{payload['currency']} ({payload['percent']}%) in {payload['period']}.")
+    return title, body
+
+
+def _welcome_text(payload: dict) -> tuple[str, str]:
+    return "Welcome", f"Welcome, {payload['name']}. Your base currency is {payload['base_currency']}."
+
+
+#: The events that notify, and how each reads.
+TEMPLATES = {"BudgetThresholdCrossed": _threshold_text, "UserRegistered": _welcome_text}
+
+
+def notify(event: Event, uow: UnitOfWork) -> int:
+    """Write one in-app notification per household member for an event. Safe to run twice."""
+    template = TEMPLATES.get(event.type)
+    if template is None or event.household_id is None:
+        return 0
+    title, body = template(event.payload)
+    with uow:
+        members = uow.session.scalars(select(User.id).where(User.household_id == uuid.UUID(event.household_id)))
+        rows = [dict(id=uuid.uuid4(), household_id=uuid.UUID(event.household_id), user_id=user_id,
+                     event_id=uuid.UUID(event.event_id), event_type=event.type, channel="in_app", title=title,
+                     body=body, status="sent") for user_id in members]
+        if rows:
+            uow.session.execute(insert(Notification).values(rows).on_conflict_do_nothing(
+                index_elements=["event_id", "user_id", "channel"]))
+        uow.commit()
+        return len(rows)
+
+
+def inbox(caller: Caller, uow: UnitOfWork) -> list[Notification]:
+    """The caller's in-app notifications, newest first."""
+    with uow:
+        return list(uow.session.scalars(select(Notification).where(
+            Notification.user_id == caller.user_id, Notification.channel == "in_app")
+            .order_by(Notification.created_at.desc()).limit(200)))

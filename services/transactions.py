@@ -1,0 +1,204 @@
+"""Submitting transactions as commands, and recording them in the categorization pool."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+
+from domain.categorize import categorize
+from domain.events import Event
+from domain.money import InvalidMoney, format_amount, parse_amount
+from models.identity import Household
+from models.ledger import Account, IdempotencyKey, Transaction
+from services.accounts import find_category
+from services.context import Caller
+from services.errors import Invalid, NotFound
+from services.uow import UnitOfWork
+
+#: Sends the command to its pool; raises when RabbitMQ did not confirm it.
+SendCommand = Callable[[dict[str, Any]], None]
+#: Transaction types.
+TYPES = ("expense", "income", "transfer")
+
+
+@dataclass(frozen=True)
+class RecordTransaction:
+    """The command: record this transaction."""
+
+    transaction_id: str
+    household_id: str
+    user_id: str
+    account_id: str
+    type: str
+    amount: str
+    currency: str
+    occurred_on: str
+    payee: str
+    description: str
+    notes: str
+    category: str | None
+    correlation_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The command as a message payload."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecordTransaction:
+        """The command from a message payload."""
+        return cls(**data)
+
+
+def submit_transaction(caller: Caller, data: dict[str, Any], idempotency_key: str | None,
+                       uow: UnitOfWork, send: SendCommand) -> tuple[uuid.UUID, bool]:
+    """Accept a transaction as pending and hand it to the pools; (id, created). Nothing stays if sending fails."""
+    with uow:
+        if idempotency_key and (known := _known_key(caller, idempotency_key, uow)):
+            return known, False
+        account = _account(caller, data["account_id"], uow)
+        currency = data.get("currency") or account.currency
+        if data.get("category") and find_category(caller.household_id, data["category"], uow) is None:
+            raise Invalid("no such category", field="category")
+        txn = _pending(caller, account, currency, data)
+        txn.amount = _amount(data["amount"], currency)
+        uow.session.add(txn)
+        if idempotency_key:
+            uow.session.add(IdempotencyKey(household_id=caller.household_id, key=idempotency_key,
+                                           transaction_id=txn.id))
+        try:
+            uow.session.flush()
+        except IntegrityError:
+            uow.session.rollback()
+            return _known_key(caller, idempotency_key or "", uow) or txn.id, False
+        send(_command(caller, txn).to_dict())
+        uow.commit()
+        return txn.id, True
+
+
+def _amount(text: str, currency: str) -> Decimal:
+    try:
+        return parse_amount(text, currency)
+    except InvalidMoney as exc:
+        raise Invalid(exc.reason, field="amount") from None
+
+
+def _known_key(caller: Caller, key: str, uow: UnitOfWork) -> uuid.UUID | None:
+    row = uow.session.get(IdempotencyKey, (caller.household_id, key))
+    return row.transaction_id if row else None
+
+
+def _account(caller: Caller, account_id: uuid.UUID, uow: UnitOfWork) -> Account:
+    account = uow.session.scalar(select(Account).where(
+        Account.id == account_id, Account.household_id == caller.household_id, Account.deleted_at.is_(None)))
+    if account is None:
+        raise NotFound("no such account", field="account_id")
+    return account
+
+
+def _pending(caller: Caller, account: Account, currency: str, data: dict[str, Any]) -> Transaction:
+    return Transaction(
+        id=uuid.uuid4(), household_id=caller.household_id, account_id=account.id, user_id=caller.user_id,
+        type=data["type"], amount=Decimal(0), currency=currency, occurred_on=data["occurred_on"],
+        payee=data.get("payee") or "", description=data.get("description") or "", notes=data.get("notes") or "",
+        requested_category=data.get("category"), status="pending", base_currency=caller.base_currency,
+        correlation_id=caller.correlation_id,
+    )
+
+
+def _command(caller: Caller, txn: Transaction) -> RecordTransaction:
+    return RecordTransaction(
+        transaction_id=str(txn.id), household_id=str(caller.household_id), user_id=str(caller.user_id),
+        account_id=str(txn.account_id), type=txn.type, amount=format_amount(txn.amount, txn.currency),
+        currency=txn.currency, occurred_on=txn.occurred_on.isoformat(), payee=txn.payee,
+        description=txn.description, notes=txn.notes, category=txn.requested_category,
+        correlation_id=caller.correlation_id,
+    )
+
+
+def record_transaction(cmd: RecordTransaction, uow: UnitOfWork) -> None:
+    """Categorize and record a submitted transaction. Safe to run twice."""
+    with uow:
+        txn = _lock_or_insert(cmd, uow)
+        if txn.status != "pending":
+            return
+        account = uow.session.get(Account, txn.account_id, with_for_update=True)
+        if account is None or account.deleted_at is not None or account.household_id != txn.household_id:
+            _reject(txn, "the account no longer exists", uow)
+        else:
+            _record(txn, account, uow)
+        uow.commit()
+
+
+def _lock_or_insert(cmd: RecordTransaction, uow: UnitOfWork) -> Transaction:
+    base = uow.session.scalar(select(Household.base_currency).where(Household.id == uuid.UUID(cmd.household_id)))
+    values = dict(
+        id=uuid.UUID(cmd.transaction_id), household_id=uuid.UUID(cmd.household_id), user_id=uuid.UUID(cmd.user_id),
+        account_id=uuid.UUID(cmd.account_id), type=cmd.type, amount=Decimal(cmd.amount), currency=cmd.currency,
+        occurred_on=dt.date.fromisoformat(cmd.occurred_on), payee=cmd.payee, description=cmd.description,
+        notes=cmd.notes, requested_category=cmd.category, status="pending", base_currency=base or cmd.currency,
+        correlation_id=cmd.correlation_id, fx_status="none",
+    )
+    # The API inserts the pending row before it sends the command; if its commit is still in flight
+    # this insert waits for it, then does nothing.
+    uow.session.execute(insert(Transaction).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+    return uow.session.get(Transaction, values["id"], with_for_update=True, populate_existing=True)
+
+
+def _reject(txn: Transaction, reason: str, uow: UnitOfWork) -> None:
+    txn.status, txn.reject_reason = "rejected", reason
+    uow.emit(_event(txn, "TransactionRejected", {"transaction_id": str(txn.id), "reason": reason}))
+
+
+def _record(txn: Transaction, account: Account, uow: UnitOfWork) -> None:
+    chosen = categorize(txn.type, txn.payee, txn.description, txn.requested_category)
+    category = find_category(txn.household_id, chosen.name, uow) or find_category(
+        txn.household_id, "Uncategorized", uow)
+    txn.category_id, txn.category_source = (category.id if category else None), chosen.source
+    if txn.currency == txn.base_currency:
+        txn.base_amount, txn.fx_status = txn.amount, "none"
+    else:
+        txn.fx_status = "pending"
+    if txn.currency == account.currency:
+        txn.account_amount = txn.amount
+        account.balance += signed(txn.type, txn.amount)
+    txn.status, txn.recorded_at = "recorded", dt.datetime.now(dt.UTC)
+    uow.emit(_event(txn, "TransactionRecorded", transaction_payload(txn, category.name if category else None)))
+
+
+def signed(kind: str, amount: Decimal) -> Decimal:
+    """The effect on an account balance: expenses and transfers out reduce it."""
+    return amount if kind == "income" else -amount
+
+
+def transaction_payload(txn: Transaction, category: str | None) -> dict[str, Any]:
+    """What a TransactionRecorded event says about a transaction."""
+    return {
+        "transaction_id": str(txn.id), "account_id": str(txn.account_id), "type": txn.type,
+        "amount": format_amount(txn.amount, txn.currency), "currency": txn.currency,
+        "occurred_on": txn.occurred_on.isoformat(), "payee": txn.payee, "category": category,
+        "category_source": txn.category_source, "fx_status": txn.fx_status, "base_currency": txn.base_currency,
+        "base_amount": format_amount(txn.base_amount, txn.base_currency) if txn.base_amount is not None else None,
+    }
+
+
+def _event(txn: Transaction, type: str, payload: dict[str, Any]) -> Event:
+    return Event(type, payload, str(txn.household_id), str(txn.user_id) if txn.user_id else None,
+                 txn.correlation_id, str(txn.id))  # the command is identified by the transaction id
+
+
+def get_transaction(caller: Caller, transaction_id: uuid.UUID, uow: UnitOfWork) -> Transaction:
+    """One of the caller's transactions; NotFound for any other id."""
+    with uow:
+        txn = uow.session.scalar(select(Transaction).where(
+            Transaction.id == transaction_id, Transaction.household_id == caller.household_id))
+        if txn is None:
+            raise NotFound("no such transaction")
+        return txn

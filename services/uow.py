@@ -1,0 +1,74 @@
+"""The unit of work: one database transaction, its outbox, and publishing after the commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.events import Event
+from models.messaging import OutboxEvent
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Event], None]
+
+
+class UnitOfWork:
+    """Commits changes together with the events they cause; publishes those events after the commit."""
+
+    session: Session
+
+    def __init__(self, session_factory: sessionmaker, publish: Publish) -> None:
+        self._factory = session_factory
+        self._publish = publish
+        self._pending: list[Event] = []
+        self._committed: list[Event] = []
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        self._pending, self._committed = [], []
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.session.rollback()
+        self.session.close()
+        if self._committed:
+            publish_and_mark(self._factory, self._publish, self._committed)
+
+    def emit(self, event: Event) -> None:
+        """Store an event in the outbox of this transaction."""
+        self._pending.append(event)
+        self.session.add(OutboxEvent(event_id=event.event_id, exchange=event.exchange, envelope=event.to_dict()))
+
+    def commit(self) -> None:
+        """Commit the changes and their events."""
+        self.session.commit()
+        self._committed.extend(self._pending)
+        self._pending = []
+
+    @property
+    def committed_events(self) -> list[Event]:
+        """The events this unit of work committed (for tests and callers that answer with them)."""
+        return list(self._committed)
+
+
+def publish_and_mark(factory: sessionmaker, publish: Publish, events: list[Event]) -> int:
+    """Publish committed events; mark those RabbitMQ confirmed. The relay retries the rest."""
+    done = []
+    for event in events:
+        try:
+            publish(event)
+        except Exception:  # noqa: BLE001 - the relay will retry; the change is already committed
+            log.warning("event %s not published yet; the outbox relay will retry", event.event_id, exc_info=True)
+            break
+        done.append(event.event_id)
+    if done:
+        with factory() as session, session.begin():
+            session.execute(
+                update(OutboxEvent).where(OutboxEvent.event_id.in_(done)).values(published_at=func.now())
+            )
+    return len(done)
