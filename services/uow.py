@@ -34,7 +34,8 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        self.session.rollback()
+        # close() rolls back anything uncommitted and detaches objects without expiring them,
+        # so callers can still read what the unit of work loaded.
         self.session.close()
         if self._committed:
             publish_and_mark(self._factory, self._publish, self._committed)
