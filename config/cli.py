@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import click
@@ -91,6 +92,17 @@ def _peek(channel: pika.adapters.blocking_connection.BlockingChannel, queue: str
         messages.append(Message.decode(body))
 
 
+#: A traceback line that names the exception: "package.SomeError: what went wrong".
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
+
+
+def failure_reason(message: Message) -> str:
+    """The exception line of the last failure's traceback, cut to one readable line."""
+    lines = (message.options.get("traceback") or "").strip().splitlines()
+    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return (named or lines or ["(no traceback recorded)"])[-1][:300]
+
+
 @dlq.command("list")
 def dlq_list() -> None:
     """Show every dead-lettered message per pool queue."""
@@ -101,9 +113,8 @@ def dlq_list() -> None:
         channel = broker.connection.channel()
         for message in _peek(channel, xq_name(queue)):
             total += 1
-            reason = (message.options.get("traceback") or "").strip().splitlines()[-1:] or ["(no traceback)"]
             click.echo(f"{queue}\t{message.message_id}\t{message.actor_name}\t"
-                       f"retries={message.options.get('retries', 0)}\t{reason[0]}")
+                       f"retries={message.options.get('retries', 0)}\t{failure_reason(message)}")
         channel.close()
     click.echo(f"{total} dead-lettered message(s)")
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import quote
 
+import pika
+import pika.exceptions
 import requests
 
 API_BASE = "http://127.0.0.1:15672/api"
@@ -21,11 +24,25 @@ def quote_vhost(vhost: str) -> str:
     return quote(vhost, safe="")
 
 
-def create_vhost(name: str) -> None:
-    """Create the vhost (idempotent) and grant guest full permissions on it."""
+def create_vhost(name: str, wait_seconds: float = 15.0) -> None:
+    """Create the vhost (idempotent), grant guest full permissions, and wait until it accepts connections."""
     vhost = quote_vhost(name)
     _request("PUT", f"/vhosts/{vhost}")
     _request("PUT", f"/permissions/{vhost}/{quote(USER, safe='')}", json=FULL_PERMISSIONS)
+    _wait_until_open(name, wait_seconds)
+
+
+def _wait_until_open(name: str, wait_seconds: float) -> None:
+    """RabbitMQ starts a vhost asynchronously: a connection may be refused for a moment after the PUT."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            pika.BlockingConnection(pika.URLParameters(amqp_url(name))).close()
+            return
+        except pika.exceptions.AMQPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def delete_vhost(name: str) -> None:

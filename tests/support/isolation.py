@@ -1,0 +1,34 @@
+"""The isolated resources of one test run: its database, RabbitMQ vhost and Redis database.
+
+Imported once (as tests.support.isolation) and keyed on an environment variable, so every module and
+every child process of the run agrees on the names.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from tests.support.rabbit_admin import amqp_url
+
+RUN_ID = os.environ.setdefault("FINANCE_TEST_RUN_ID", uuid.uuid4().hex[:8])
+DATABASE = f"finance_test_{RUN_ID}"
+VHOST = f"finance-test-{RUN_ID}"
+#: Redis database reserved for tests (development uses 0).
+REDIS_DB = 9
+
+TEST_ENV = {
+    "FINANCE_ENV": "test",
+    "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{DATABASE}",
+    "RABBITMQ_URL": amqp_url(VHOST),
+    "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+    "MONGO_URL": "",
+    "JWT_SECRET_KEY": "test-secret-0123456789abcdef0123456789",
+    "DRAMATIQ_MAX_RETRIES": "2",
+    "DRAMATIQ_MIN_BACKOFF_MS": "100",
+    "DRAMATIQ_MAX_BACKOFF_MS": "500",
+    "WORKER_THREADS": "4",
+    "OUTBOX_RELAY_SECONDS": "1",
+    "LOG_LEVEL": "INFO",
+}
+os.environ.update(TEST_ENV)
