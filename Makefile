@@ -28,6 +28,9 @@ test: install services ## the whole suite, against real PostgreSQL, RabbitMQ and
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
+bench: install services ## benchmarks: prints a table, writes docs/bench/*.json
+	$(PY) -m bench.ingest
+
 lint: install
 	$(PY) -m ruff check .
 

@@ -34,6 +34,7 @@ class BudgetEntry(Base):
     transaction_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     period_start: Mapped[dt.date] = mapped_column(index=True)
     amount: Mapped[Amount]
+    counted_at: Mapped[Created]
 
 
 class BudgetAlert(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:13:13.307123
+Create Date: 2026-11-22 03:19:34.704995
 
 """
 from typing import Sequence, Union
@@ -186,6 +186,7 @@ def upgrade() -> None:
     sa.Column('transaction_id', sa.Uuid(), nullable=False),
     sa.Column('period_start', sa.Date(), nullable=False),
     sa.Column('amount', sa.Numeric(precision=20, scale=4), nullable=False),
+    sa.Column('counted_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.ForeignKeyConstraint(['budget_id'], ['budgets.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('budget_id', 'transaction_id')
     )

@@ -1,0 +1,200 @@
+"""Ingest benchmark: HTTP clients post transactions with every pool running.
+
+Prints, and writes to docs/bench/ingest.json: sustained transactions/s, API latency p50/p99, and
+end-to-end latency p50/p99 (from the POST until the budget counts the transaction), at a fixed
+offered load and at saturation; plus the ceiling of this machine: a no-op Dramatiq actor's
+messages/s on the same RabbitMQ with the same publisher confirms.
+
+Run: `make bench` (starts what it needs on its own database and vhost).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tests.support.isolation import DATABASE, VHOST  # isort: skip  (first: sets the isolated environment)
+from sqlalchemy import create_engine, text  # isort: skip
+
+from tests.support import rabbit_admin  # isort: skip
+from tests.support.cli import run_cli
+from tests.support.client import register
+from tests.support.stack import Stack, wait_for
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "bench"
+USERS = 20
+
+
+@dataclass
+class Figures:
+    """One load level's results."""
+
+    name: str
+    offered_per_s: float | None
+    sent: int
+    seconds: float
+    accepted_per_s: float
+    api_p50_ms: float
+    api_p99_ms: float
+    e2e_p50_ms: float
+    e2e_p99_ms: float
+    errors: int
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 1)
+
+
+def _users(url: str) -> list[tuple]:
+    users = []
+    for _ in range(USERS):
+        client, _me = register(url)
+        account = client.open_account("EUR", opening="1000000.00")
+        client.create_budget("Groceries", "100000.00")
+        users.append((client, account["id"]))
+    return users
+
+
+def _load(name: str, users: list[tuple], rate: float | None, seconds: float, clients: int) -> Figures:
+    """Post for `seconds`, at `rate`/s (None: as fast as `clients` threads go)."""
+    posted: dict[str, float] = {}
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    start = time.perf_counter()
+
+    def one(i: int) -> None:
+        if rate:
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        client, account_id = users[i % len(users)]
+        t0, wall = time.perf_counter(), time.time()
+        r = client.post_transaction(account_id, f"{1 + i % 50}.{i % 100:02d}", "REWE")
+        elapsed = (time.perf_counter() - t0) * 1000
+        with lock:
+            if r.status_code == 202:
+                latencies.append(elapsed)
+                posted[r.json()["id"]] = wall
+            else:
+                errors[0] += 1
+
+    count = int(rate * seconds) if rate else 10**9
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        futures = []
+        for i in range(count):
+            if time.perf_counter() - start > seconds:
+                break
+            futures.append(pool.submit(one, i))
+            if not rate and len(futures) > clients * 4:
+                futures.pop(0).result()
+        for f in futures:
+            f.result()
+    took = time.perf_counter() - start
+    e2e = _end_to_end(posted)
+    return Figures(name, rate, len(posted), round(took, 1), round(len(posted) / took, 1), _pct(latencies, 50),
+                   _pct(latencies, 99), _pct(e2e, 50), _pct(e2e, 99), errors[0])
+
+
+def _end_to_end(posted: dict[str, float]) -> list[float]:
+    """Milliseconds from each POST until its budget entry was committed (waits for all)."""
+    engine = create_engine(os.environ["DATABASE_URL"])
+    ids = list(posted)
+
+    def counted() -> dict[str, float] | None:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT transaction_id::text, extract(epoch FROM counted_at) FROM budget_entries "
+                                     "WHERE transaction_id::text = ANY(:ids)"), {"ids": ids}).all()
+        return {r[0]: r[1] for r in rows} if len(rows) == len(ids) else None
+
+    done = wait_for(counted, timeout=300, every=0.5, what="every transaction counted")
+    engine.dispose()
+    return [(float(done[i]) - posted[i]) * 1000 for i in ids]
+
+
+def _noop_ceiling(messages: int = 5000) -> float:
+    """Messages/s of a no-op actor through our broker (confirms on), enqueue and consume overlapping."""
+    import dramatiq
+    from dramatiq import Worker
+
+    from actors.broker import FinanceBroker
+
+    broker = FinanceBroker(url=rabbit_admin.amqp_url(VHOST))
+    done = threading.Event()
+    seen = [0]
+    lock = threading.Lock()
+
+    @dramatiq.actor(broker=broker, queue_name="bench.noop", actor_name="bench_noop", max_retries=0)
+    def noop() -> None:
+        with lock:
+            seen[0] += 1
+            if seen[0] >= messages:
+                done.set()
+
+    broker.declare_queue("bench.noop", ensure=True)
+    worker = Worker(broker, worker_threads=8)
+    worker.start()
+    start = time.perf_counter()
+    for _ in range(messages):
+        noop.send()
+    done.wait(timeout=300)
+    took = time.perf_counter() - start
+    worker.stop()
+    broker.close()
+    return round(messages / took, 1)
+
+
+def main() -> None:
+    """Run the benchmark and print its table."""
+    rabbit_admin.create_vhost(VHOST)
+    assert run_cli("release").returncode == 0
+    logdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    stack = Stack(logdir, env={"LOG_LEVEL": "WARNING", "WORKER_THREADS": "8", "DRAMATIQ_MAX_RETRIES": "5"}).start()
+    try:
+        users = _users(stack.url)
+        results = [_load("fixed 200/s", users, 200.0, 20, 32), _load("saturation", users, None, 20, 32)]
+    finally:
+        stack.stop()
+    ceiling = _noop_ceiling()
+    _report(results, ceiling)
+    _drop()
+
+
+def _report(results: list[Figures], ceiling: float) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    meta = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
+            f"Python {platform.python_version()}", "command": "make bench"}
+    best = max(r.accepted_per_s for r in results)
+    (OUT / "ingest.json").write_text(json.dumps({**meta, "ingest": [asdict(r) for r in results],
+                                                 "noop_actor_messages_per_s": ceiling}, indent=2))
+    print(f"\ningest benchmark, {meta['date']}, {meta['machine']}")
+    header = ("load", "sent", "tx/s", "api p50", "api p99", "e2e p50", "e2e p99", "errors")
+    print(f"{header[0]:<14}" + "".join(f"{h:>10}" for h in header[1:]))
+    for r in results:
+        row = (r.sent, r.accepted_per_s, r.api_p50_ms, r.api_p99_ms, r.e2e_p50_ms, r.e2e_p99_ms, r.errors)
+        print(f"{r.name:<14}" + "".join(f"{v:>10}" for v in row))
+    print(f"no-op Dramatiq actor ceiling: {ceiling} messages/s; best ingest is {best / ceiling:.1%} of it "
+          f"(each transaction is ~5 messages: command + 4 event copies)")
+
+
+def _drop() -> None:
+    rabbit_admin.delete_vhost(VHOST)
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+    admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
