@@ -104,6 +104,11 @@ class FinanceBroker(RabbitmqBroker):
                 return
             except pika.exceptions.UnroutableError as exc:
                 raise EventUnroutable(f"no queue is bound to {exchange}") from exc
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                del self.channel
+                if exc.reply_code == 404:
+                    raise EventUnroutable(f"exchange {exchange} does not exist: run the release step") from exc
+                raise
             except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
                 del self.connection
                 if attempt == PUBLISH_ATTEMPTS:

@@ -31,7 +31,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from actors.broker import EVENT_ACTOR, EventUnroutable, FinanceBroker
+from actors.broker import EventUnroutable, FinanceBroker
 from actors.middleware import Correlation
 from domain.events import Event
 from tests.support import rabbit_admin
@@ -172,11 +172,15 @@ def bus() -> Iterator[Bus]:
         worker.start()
         yield Bus(broker, worker, vhost, seen)
     finally:
-        if worker is not None:
-            worker.stop(timeout=5_000)
-        if broker is not None:
-            broker.close()
-        rabbit_admin.delete_vhost(vhost)
+        try:
+            if worker is not None:
+                worker.stop(timeout=5_000)
+        finally:
+            try:
+                if broker is not None:
+                    broker.close()
+            finally:
+                rabbit_admin.delete_vhost(vhost)
 
 
 def test_one_event_reaches_both_subscribers_once_each_under_its_own_queue(bus: Bus) -> None:
@@ -222,6 +226,15 @@ def test_an_event_on_an_exchange_without_bound_queues_is_refused(bus: Bus) -> No
     wait_for(lambda: len(bus.seen.of(after["event_id"])) == 2, "the broker to keep publishing after a refusal")
 
 
+def test_an_event_on_an_undeclared_exchange_names_the_missing_release_step(bus: Bus) -> None:
+    with pytest.raises(EventUnroutable, match="does not exist: run the release step"):
+        bus.broker.publish_event("finance.never-declared", event(n=6))
+
+    after = event(n=7)
+    bus.broker.publish_event(EVENTS, after)
+    wait_for(lambda: len(bus.seen.of(after["event_id"])) == 2, "the broker to keep publishing after a refusal")
+
+
 def test_topology_declares_durable_fanout_exchanges_queues_and_bindings(bus: Bus) -> None:
     exchanges = {e["name"]: e for e in rabbit_admin.list_exchanges(bus.vhost)}
     for name in EXCHANGES:
@@ -253,7 +266,9 @@ def test_a_command_is_processed_by_the_actor_of_its_queue(bus: Bus) -> None:
 
 def test_a_stray_copy_on_a_queue_without_subscriber_is_dead_lettered_not_fatal(bus: Bus) -> None:
     stray_key = str(uuid.uuid4())
-    body = Message(queue_name="contract.elsewhere", actor_name=EVENT_ACTOR, args=({"key": stray_key},),
+    # It names a real actor: were it not stopped at the consumer, a worker thread would run it, then die
+    # acking through a queue it has no consumer for.
+    body = Message(queue_name="contract.elsewhere", actor_name="orphan_handler", args=({"key": stray_key},),
                    kwargs={}, options={}).encode()
     bus.broker.channel.basic_publish("", ORPHAN, body, pika.BasicProperties(delivery_mode=2), mandatory=True)
 
