@@ -8,6 +8,7 @@ workers finish the message in hand, unstarted prefetched messages go back to Rab
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -32,22 +33,28 @@ def _relay_forever(stop: threading.Event, every: int) -> None:
             log.warning("outbox relay round failed", exc_info=True)
 
 
+def threads_for(pool: str, default: int) -> int:
+    """Threads for one pool: `<POOL>_WORKER_THREADS` (e.g. BUDGETS_WORKER_THREADS), else WORKER_THREADS."""
+    raw = os.environ.get(f"{pool.upper()}_WORKER_THREADS", "")
+    return int(raw) if raw else default
+
+
 def run(pool: str) -> int:
     """Consume the pool's queues until SIGTERM or SIGINT; returns the exit code."""
     settings = get_settings()
+    threads = threads_for(pool, settings.worker_threads)
     configure_logging(settings.log_level, process_type=pool)
     broker = wiring.broker()
     module = load(pool)
     broker.emit_after("process_boot")
-    worker = Worker(broker, queues=set(module.QUEUES), worker_threads=settings.worker_threads,
-                    worker_timeout=1000)
-    worker.queue_prefetch = settings.worker_prefetch * settings.worker_threads
+    worker = Worker(broker, queues=set(module.QUEUES), worker_threads=threads, worker_timeout=1000)
+    worker.queue_prefetch = settings.worker_prefetch * threads
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
     threading.Thread(target=_relay_forever, args=(stop, settings.outbox_relay_seconds), daemon=True).start()
-    log.info("pool %s consuming %s with %d threads", pool, ",".join(module.QUEUES), settings.worker_threads)
+    log.info("pool %s consuming %s with %d threads", pool, ",".join(module.QUEUES), threads)
     stop.wait()
     log.info("pool %s stopping: finishing messages in hand", pool)
     worker.stop(timeout=settings.shutdown_timeout_ms)
