@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate, validates_schema
 
-from api.schemas import AmountText, Currency, money_amount, money_out
+from api.schemas import AmountText, Blueprint, Currency, Line, money_amount, money_out
 from api.security import current_caller, jwt_required
 from config import wiring
 from models.ledger import Account
@@ -20,7 +19,7 @@ blp = Blueprint("accounts", __name__, url_prefix="/api/v1/accounts", description
 class AccountIn(Schema):
     """A new account."""
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Line(required=True, validate=validate.Length(min=1, max=200))
     type = fields.String(required=True, validate=validate.OneOf(accounts.ACCOUNT_TYPES))
     currency = Currency(required=True)
     opening_balance = AmountText(load_default="0")

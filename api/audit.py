@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from api.schemas import Blueprint
 from api.security import current_caller, jwt_required
 from config import wiring
 

@@ -5,26 +5,29 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 from flask_jwt_extended import create_access_token, create_refresh_token
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api.schemas import Currency
+from api.schemas import Blueprint, Currency, Line
 from config import wiring
 from config.settings import get_settings
 from services import identity
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Register and log in")
 
-#: E.164: a plus, then up to 15 digits.
-E164 = r"^\+[1-9][0-9]{6,14}$"
+#: E.164: a plus, then up to 15 digits (\Z, not $: a trailing newline is not part of a phone number).
+E164 = r"\A\+[1-9][0-9]{6,14}\Z"
+#: Longest name: the household is named after its first user ("<name>'s household", at most 200 characters).
+NAME_MAX = 100
+#: Longest password accepted at registration, so longer ones can never log in.
+PASSWORD_MAX = 200
 
 
 class RegisterIn(Schema):
     """What a person gives to register."""
 
     email = fields.Email(required=True, validate=validate.Length(max=320))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=200))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=PASSWORD_MAX))
+    name = Line(required=True, validate=validate.Length(min=1, max=NAME_MAX))
     base_currency = Currency(load_default="EUR")
     phone = fields.String(load_default=None,
                           validate=validate.Regexp(E164, error="phone must be E.164, e.g. +4930123456"))
@@ -44,8 +47,8 @@ class UserOut(Schema):
 class LoginIn(Schema):
     """Credentials."""
 
-    email = fields.String(required=True)
-    password = fields.String(required=True, load_only=True)
+    email = Line(required=True, validate=validate.Length(max=320))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=PASSWORD_MAX))
 
 
 class TokensOut(Schema):

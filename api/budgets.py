@@ -6,10 +6,9 @@ import datetime as dt
 import uuid
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from api.schemas import AmountText, Currency, money_amount, money_out
+from api.schemas import AmountText, Blueprint, Currency, Line, money_amount, money_out
 from api.security import current_caller, jwt_required
 from config import wiring
 from domain.periods import DEFAULT_THRESHOLDS, PERIODS, parse_label
@@ -20,12 +19,16 @@ blp = Blueprint("budgets", __name__, url_prefix="/api/v1/budgets", description="
 
 #: Rollover modes.
 ROLLOVERS = ("none", "surplus", "surplus_and_deficit")
+#: Periods before this year are typing mistakes (transactions start in 1900 too).
+EARLIEST_YEAR = 1900
+#: How many years ahead a status may be asked for.
+YEARS_AHEAD = 10
 
 
 class BudgetIn(Schema):
     """A new budget."""
 
-    category = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    category = Line(required=True, validate=validate.Length(min=1, max=100))
     amount = AmountText(required=True)
     currency = Currency(load_default=None)
     period = fields.String(load_default="monthly", validate=validate.OneOf(PERIODS))
@@ -56,7 +59,7 @@ class BudgetList(Schema):
 class StatusQuery(Schema):
     """Which period to show."""
 
-    period = fields.String(load_default=None)
+    period = fields.String(load_default=None, validate=validate.Length(max=20))
 
 
 class StatusOut(Schema):
@@ -72,6 +75,18 @@ class StatusOut(Schema):
     currency = fields.String()
     thresholds_crossed = fields.List(fields.Integer())
     pending_conversion = fields.Integer()
+
+
+def parse_period(period: str, label: str) -> dt.date:
+    """The first day of the budget period a label names, or a 422 on "period"."""
+    try:
+        start = parse_label(period, label)
+    except ValueError as exc:
+        raise ValidationError({"period": [f"{label!r} is not a {period} period: {exc}"]}) from None
+    latest = dt.date.today().year + YEARS_AHEAD
+    if not EARLIEST_YEAR <= start.year <= latest:
+        raise ValidationError({"period": [f"must be between {EARLIEST_YEAR} and {latest}"]})
+    return start
 
 
 def budget_out(budget: Budget, category: str) -> dict:
@@ -129,12 +144,7 @@ class BudgetStatus(MethodView):
         """Spent, remaining, percent and thresholds crossed in a period (default: the current one)."""
         caller = current_caller()
         budget, _ = budgets.get_budget(caller, budget_id, wiring.uow())
-        on = dt.date.today()
-        if query["period"]:
-            try:
-                on = parse_label(budget.period, query["period"])
-            except ValueError as exc:
-                raise ValidationError({"period": [str(exc)]}) from None
+        on = parse_period(budget.period, query["period"]) if query["period"] else dt.date.today()
         s = budgets.status(caller, budget_id, on, wiring.uow())
         return {"budget_id": str(s.budget_id), "category": s.category, "period": s.period,
                 "spent": money_out(s.spent, s.currency), "remaining": money_out(s.remaining, s.currency),

@@ -8,6 +8,7 @@ from typing import Any
 from dramatiq.errors import ConnectionError as BrokerConnectionError
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
+from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from services.errors import ServiceError
@@ -21,22 +22,39 @@ def error_body(code: int, message: str, errors: dict[str, list[str]] | None = No
     return {"code": code, "status": HTTPStatus(code).phrase, "message": message, "errors": errors or {}}
 
 
+def _reasons(messages: Any) -> list[str]:
+    """Marshmallow's reasons for one field as a flat list of strings (list items as "item 0: ...")."""
+    if isinstance(messages, dict):
+        return [f"item {key}: {reason}" if isinstance(key, int) else f"{key}: {reason}"
+                for key, nested in messages.items() for reason in _reasons(nested)]
+    if isinstance(messages, list | tuple):
+        return [reason for message in messages for reason in _reasons(message)]
+    return [str(messages)]
+
+
+def _fields(messages: Any) -> dict[str, list[str]]:
+    """Marshmallow's messages as {field: [reasons]}; errors about the whole body go under "_schema"."""
+    if not isinstance(messages, dict):
+        return {"_schema": _reasons(messages)}
+    return {str(field): _reasons(reasons) for field, reasons in messages.items()}
+
+
 def _flatten(messages: Any) -> dict[str, list[str]]:
     """webargs nests errors by location ({"json": {"amount": [...]}}); clients want fields."""
     flat: dict[str, list[str]] = {}
     for location, fields in (messages or {}).items():
-        if not isinstance(fields, dict):
-            flat[location] = fields if isinstance(fields, list) else [str(fields)]
-            continue
-        for field, reasons in fields.items():
-            flat[field] = reasons if isinstance(reasons, list) else [str(reasons)]
+        if isinstance(fields, dict):
+            flat.update(_fields(fields))
+        else:
+            flat[location] = _reasons(fields)
     return flat
 
 
 def _http_error(error: HTTPException) -> ResponseReturnValue:
     data = getattr(error, "data", {}) or {}
     errors = _flatten(data.get("messages"))
-    message = "invalid input" if errors else (error.description or HTTPStatus(error.code).phrase)
+    fallback = "invalid input" if errors else (error.description or HTTPStatus(error.code).phrase)
+    message = data.get("message") or fallback
     response = jsonify(error_body(error.code or 500, message, errors))
     return response, error.code, dict(data.get("headers") or {})
 
@@ -45,6 +63,11 @@ def _service_error(error: ServiceError) -> ResponseReturnValue:
     errors = {error.field: [error.message]} if error.field else {}
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else {}
     return jsonify(error_body(error.status, error.message, errors)), error.status, headers
+
+
+def _invalid(error: ValidationError) -> ResponseReturnValue:
+    """A field refused by a view after parsing (e.g. an amount checked against its currency)."""
+    return jsonify(error_body(422, "invalid input", _fields(error.messages))), 422
 
 
 def _broker_down(error: BrokerConnectionError) -> ResponseReturnValue:
@@ -56,4 +79,5 @@ def register_error_handlers(app: Flask) -> None:
     """Answer every error in the one shape."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ServiceError, _service_error)
+    app.register_error_handler(ValidationError, _invalid)
     app.register_error_handler(BrokerConnectionError, _broker_down)

@@ -7,10 +7,9 @@ import uuid
 
 from flask import g, request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from api.schemas import AmountText, Currency, money_out
+from api.schemas import AmountText, Blueprint, Currency, Line, Text, money_out
 from api.security import current_caller, jwt_required
 from config import wiring
 from models.ledger import Category, Transaction
@@ -31,10 +30,10 @@ class TransactionIn(Schema):
     amount = AmountText(required=True)
     currency = Currency(load_default=None)
     occurred_on = fields.Date(required=True)
-    payee = fields.String(load_default="", validate=validate.Length(max=200))
-    description = fields.String(load_default="", validate=validate.Length(max=2000))
-    notes = fields.String(load_default="", validate=validate.Length(max=2000))
-    category = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    payee = Line(load_default="", validate=validate.Length(max=200))
+    description = Text(load_default="", validate=validate.Length(max=2000))
+    notes = Text(load_default="", validate=validate.Length(max=2000))
+    category = Line(load_default=None, validate=validate.Length(min=1, max=100))
 
     @validates("occurred_on")
     def _plausible_date(self, value: dt.date, **_: object) -> None:

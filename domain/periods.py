@@ -11,10 +11,11 @@ PERIODS = ("weekly", "monthly", "yearly")
 #: Default alert thresholds, in percent of the budget.
 DEFAULT_THRESHOLDS = (50, 80, 100)
 
+#: Period labels in ASCII digits only, matched whole (no trailing newline, no full-width digits).
 _LABEL = {
-    "monthly": re.compile(r"^(\d{4})-(\d{2})$"),
-    "yearly": re.compile(r"^(\d{4})$"),
-    "weekly": re.compile(r"^(\d{4})-W(\d{2})$"),
+    "monthly": re.compile(r"([0-9]{4})-([0-9]{2})"),
+    "yearly": re.compile(r"([0-9]{4})"),
+    "weekly": re.compile(r"([0-9]{4})-W([0-9]{2})"),
 }
 
 
@@ -41,7 +42,7 @@ def period_label(period: str, start: dt.date) -> str:
 
 def parse_label(period: str, label: str) -> dt.date:
     """The first day of the period a label names; ValueError when it names none."""
-    match = _LABEL[period].match(label)
+    match = _LABEL[period].fullmatch(label)
     if not match:
         raise ValueError(f"expected a {period} period like {period_label(period, dt.date(2026, 11, 2))}")
     year, part = int(match.group(1)), int(match.group(2)) if match.lastindex == 2 else 1

@@ -43,7 +43,7 @@ def normalize_email(email: str) -> str:
 def register(reg: Registration, uow: UnitOfWork) -> User:
     """Create a user, their personal household and its default categories."""
     with uow:
-        household = Household(id=uuid.uuid4(), name=f"{reg.name}'s household", base_currency=reg.base_currency)
+        household = Household(id=uuid.uuid4(), name=f"{reg.name}'s household"[:200], base_currency=reg.base_currency)
         user = User(id=uuid.uuid4(), email=normalize_email(reg.email), password_hash=_hasher.hash(reg.password),
                     name=reg.name, phone=reg.phone, role="user", household_id=household.id)
         uow.session.add(household)

@@ -262,3 +262,9 @@ def test_each_event_travels_on_its_familys_exchange():
     assert set(EXCHANGE_OF.values()) == set(EXCHANGES)
     assert _recorded().exchange == "finance.transactions"
     assert _recorded(type="GoalReached").exchange == "finance.goals"
+
+
+@pytest.mark.parametrize("label", ["2026-11\n", "２０２６-11", " 2026-11", "2026-11-01"])
+def test_a_monthly_label_must_be_plain_ascii_and_whole(label: str) -> None:
+    with pytest.raises(ValueError):
+        parse_label("monthly", label)
