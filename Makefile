@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+#: The web port (honcho gives web, the first process listed, exactly this port).
+PORT ?= 8000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run test lint bench chaos services install release clean
@@ -22,7 +24,7 @@ release: install services ## migrations + broker topology
 	$(PY) -m config.cli release
 
 run: release ## the whole stack from the Procfile: web on http://127.0.0.1:8000 and every pool
-	$(VENV)/bin/honcho start web categorization fx budgets notifications audit
+	$(VENV)/bin/honcho start --port $(PORT) web categorization fx budgets notifications audit
 
 test: install services ## the whole suite, against real PostgreSQL, RabbitMQ and Redis
 	$(PY) -m ruff check .
