@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +22,9 @@ MESSAGES_KEY = "metrics:messages"
 #: Prefix of per-process hashes of messages in progress, field "queue".
 IN_PROGRESS_PREFIX = "metrics:inprogress:"
 #: Seconds an in-progress hash outlives its process.
-IN_PROGRESS_TTL = 120
+IN_PROGRESS_TTL = 30
+#: Seconds between two flushes of the counters to Redis.
+FLUSH_SECONDS = 1.0
 
 
 def _correlation_of(message: Any) -> str:
@@ -42,32 +46,63 @@ class Correlation(dramatiq.Middleware):
 
 
 class Metrics(dramatiq.Middleware):
-    """Counts processed, failed and retried messages, and those in progress, per queue, in Redis."""
+    """Counts processed, failed and retried messages, and those in progress, per queue.
+
+    Counting happens in memory; a thread flushes to Redis once a second, so a message costs no
+    round trip. A process that dies takes at most a second of counts with it, and its in-progress
+    hash expires.
+    """
 
     def __init__(self, client: Callable[[], redis.Redis]) -> None:
         self._client = client
-        self._in_progress = f"{IN_PROGRESS_PREFIX}{socket.gethostname()}:{os.getpid()}"
+        self._key = f"{IN_PROGRESS_PREFIX}{socket.gethostname()}:{os.getpid()}"
+        self._lock = threading.Lock()
+        self._outcomes: Counter[str] = Counter()
+        self._in_progress: Counter[str] = Counter()
+        self._stop = threading.Event()
 
-    def _safely(self, action: Callable[[redis.Redis], Any]) -> None:
-        try:
-            action(self._client())
-        except redis.RedisError:
-            log.warning("metrics not recorded: Redis did not answer")
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        """Start flushing."""
+        self._key = f"{IN_PROGRESS_PREFIX}{socket.gethostname()}:{os.getpid()}"
+        threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True).start()
 
-    def _progress(self, queue: str, delta: int) -> None:
-        def act(r: redis.Redis) -> None:
-            r.pipeline().hincrby(self._in_progress, queue, delta).expire(self._in_progress, IN_PROGRESS_TTL).execute()
-        self._safely(act)
+    def before_process_stop(self, broker: dramatiq.Broker) -> None:
+        """Flush what is left."""
+        self._stop.set()
+        self.flush()
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         """One more message in progress."""
-        self._progress(message.queue_name, 1)
+        with self._lock:
+            self._in_progress[message.queue_name] += 1
 
     def after_process_message(self, broker: dramatiq.Broker, message: Any, *, result: Any = None,
                               exception: BaseException | None = None) -> None:
         """Count the outcome: processed, retried (failed, will run again) or failed (dead-lettered)."""
         outcome = "processed" if exception is None else ("failed" if message.failed else "retried")
-        self._progress(message.queue_name, -1)
-        self._safely(lambda r: r.hincrby(MESSAGES_KEY, f"{message.queue_name}|{outcome}", 1))
+        with self._lock:
+            self._in_progress[message.queue_name] -= 1
+            self._outcomes[f"{message.queue_name}|{outcome}"] += 1
 
     after_skip_message = after_process_message
+
+    def _flush_forever(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the counts gathered since the last flush to Redis."""
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, Counter()
+            in_progress = {queue: count for queue, count in self._in_progress.items()}
+        try:
+            pipe = self._client().pipeline(transaction=False)
+            for field, count in outcomes.items():
+                pipe.hincrby(MESSAGES_KEY, field, count)
+            if in_progress:
+                pipe.hset(self._key, mapping=in_progress).expire(self._key, IN_PROGRESS_TTL)
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("metrics not flushed: Redis did not answer")
+            with self._lock:
+                self._outcomes.update(outcomes)

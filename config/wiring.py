@@ -24,6 +24,7 @@ from domain.events import Event
 from models.base import make_engine, make_session_factory
 from services.audit import AuditStore, MongoAuditStore, PostgresAuditStore
 from services.fx_rates import EcbRates, default_rates
+from services.outbox import BatchedMarker
 from services.uow import UnitOfWork
 
 
@@ -69,9 +70,15 @@ def publish(event: Event) -> None:
     broker().publish_event(event.exchange, event.to_dict())
 
 
+@cache
+def outbox_marker() -> BatchedMarker:
+    """Marks published outbox rows in batches for this process."""
+    return BatchedMarker(session_factory())
+
+
 def uow() -> UnitOfWork:
     """A new unit of work that publishes through this process's broker."""
-    return UnitOfWork(session_factory(), publish)
+    return UnitOfWork(session_factory(), publish, outbox_marker())
 
 
 @cache

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
+import time
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from domain.events import Event
 from models.messaging import OutboxEvent
-from services.uow import Publish
+from services.uow import Publish, mark_published
+
+log = logging.getLogger(__name__)
 
 
 def relay_pending(factory: sessionmaker, publish: Publish, *, older_than_seconds: int = 5, limit: int = 500) -> int:
@@ -35,3 +40,47 @@ def unpublished_count(factory: sessionmaker) -> int:
     """How many committed events still wait for publication."""
     with factory() as session:
         return session.scalar(select(func.count()).where(OutboxEvent.published_at.is_(None))) or 0
+
+
+class BatchedMarker:
+    """Marks published outbox rows in batches from a background thread: one UPDATE for many events.
+
+    A mark lost in a crash only means the relay publishes that event again, which every consumer
+    ignores by its event id.
+    """
+
+    def __init__(self, factory: sessionmaker, every_seconds: float = 0.2) -> None:
+        self._factory = factory
+        self._every = every_seconds
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, event_ids: list[str]) -> None:
+        """Queue event ids to be marked shortly."""
+        with self._lock:
+            self._pending.extend(event_ids)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="outbox-marker", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        """Flush every few hundred milliseconds; leave once nothing is queued (decided under the lock)."""
+        while True:
+            time.sleep(self._every)
+            self.flush()
+            with self._lock:
+                if not self._pending:
+                    self._thread = None
+                    return
+
+    def flush(self) -> int:
+        """Mark everything queued so far; how many were marked."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if batch:
+            try:
+                mark_published(self._factory, batch)
+            except Exception:  # noqa: BLE001 - the relay republishes unmarked rows; consumers dedupe
+                log.warning("could not mark %d outbox rows; the relay will republish them", len(batch))
+        return len(batch)

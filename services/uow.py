@@ -15,6 +15,8 @@ from models.messaging import OutboxEvent
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Event], None]
+#: Records that RabbitMQ confirmed these events (by event id).
+Mark = Callable[[list[str]], None]
 
 
 class UnitOfWork:
@@ -22,9 +24,10 @@ class UnitOfWork:
 
     session: Session
 
-    def __init__(self, session_factory: sessionmaker, publish: Publish) -> None:
+    def __init__(self, session_factory: sessionmaker, publish: Publish, mark: Mark | None = None) -> None:
         self._factory = session_factory
         self._publish = publish
+        self._mark = mark or (lambda ids: mark_published(session_factory, ids))
         self._pending: list[Event] = []
         self._committed: list[Event] = []
 
@@ -38,7 +41,7 @@ class UnitOfWork:
         # so callers can still read what the unit of work loaded.
         self.session.close()
         if self._committed:
-            publish_and_mark(self._factory, self._publish, self._committed)
+            publish_and_mark(self._publish, self._mark, self._committed)
 
     def emit(self, event: Event) -> None:
         """Store an event in the outbox of this transaction."""
@@ -57,7 +60,7 @@ class UnitOfWork:
         return list(self._committed)
 
 
-def publish_and_mark(factory: sessionmaker, publish: Publish, events: list[Event]) -> int:
+def publish_and_mark(publish: Publish, mark: Mark, events: list[Event]) -> int:
     """Publish committed events; mark those RabbitMQ confirmed. The relay retries the rest."""
     done = []
     for event in events:
@@ -68,8 +71,11 @@ def publish_and_mark(factory: sessionmaker, publish: Publish, events: list[Event
             break
         done.append(event.event_id)
     if done:
-        with factory() as session, session.begin():
-            session.execute(
-                update(OutboxEvent).where(OutboxEvent.event_id.in_(done)).values(published_at=func.now())
-            )
+        mark(done)
     return len(done)
+
+
+def mark_published(factory: sessionmaker, event_ids: list[str]) -> None:
+    """Mark outbox rows as published, so the relay leaves them alone."""
+    with factory() as session, session.begin():
+        session.execute(update(OutboxEvent).where(OutboxEvent.event_id.in_(event_ids)).values(published_at=func.now()))

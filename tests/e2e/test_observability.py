@@ -50,6 +50,9 @@ def test_metrics_count_requests_by_route_and_messages_by_queue(stack: Stack, use
     assert _value(text, 'finance_messages_total{outcome="processed",queue="categorization"}') >= 1
     assert 'finance_messages_in_progress{queue="categorization"}' in text
     assert "finance_outbox_unpublished" in text
+    # Every committed event was published and marked: nothing waits for the relay.
+    wait_for(lambda: "finance_outbox_unpublished 0.0" in requests.get(f"{stack.url}/metrics", timeout=10).text,
+             timeout=5, what="the outbox drained")
 
 
 def _value(text: str, series: str) -> float:
