@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from services.errors import ServiceError
+from services.errors import ServiceError, TooManyRequests
 
 #: Seconds a client should wait before retrying when RabbitMQ is unreachable.
 RETRY_AFTER_SECONDS = 5
@@ -62,6 +62,8 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
 def _service_error(error: ServiceError) -> ResponseReturnValue:
     errors = {error.field: [error.message]} if error.field else {}
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else {}
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(error.retry_after)}
     return jsonify(error_body(error.status, error.message, errors)), error.status, headers
 
 

@@ -65,6 +65,13 @@ class Settings:
     broker_timeout_seconds: int = field(default_factory=lambda: _int("BROKER_TIMEOUT_SECONDS", 3))
     outbox_relay_seconds: int = field(default_factory=lambda: _int("OUTBOX_RELAY_SECONDS", 5))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+    login_limit_per_account: str = field(default_factory=lambda: _env("LOGIN_LIMIT_PER_ACCOUNT", "10/15minutes"))
+    login_limit_per_address: str = field(default_factory=lambda: _env("LOGIN_LIMIT_PER_ADDRESS", "50/15minutes"))
+    api_limit_per_token: str = field(default_factory=lambda: _env("API_LIMIT_PER_TOKEN", "1200/minute"))
+    encryption_keys: str = field(default_factory=lambda: _env("ENCRYPTION_KEYS"))
+    cors_origins: str = field(default_factory=lambda: _env("CORS_ORIGINS"))
+    proxy_count: int = field(default_factory=lambda: _int("PROXY_COUNT", 0))
+    max_request_bytes: int = field(default_factory=lambda: _int("MAX_REQUEST_BYTES", 1_048_576))
 
     def __post_init__(self) -> None:
         if self.env == "production":
@@ -75,6 +82,8 @@ class Settings:
     def _refuse_development_defaults(self) -> None:
         if self.jwt_secret_key == DEV_SECRET or len(self.jwt_secret_key) < 32:
             raise ConfigurationError("JWT_SECRET_KEY must be set to 32+ random characters in production")
+        if not self.encryption_keys:
+            raise ConfigurationError("ENCRYPTION_KEYS must hold one or more Fernet keys in production")
 
     @property
     def is_production(self) -> bool:

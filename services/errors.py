@@ -42,3 +42,19 @@ class Unavailable(ServiceError):
     """A dependency we need (RabbitMQ) did not answer; nothing was done."""
 
     status = 503
+
+
+class Forbidden(ServiceError):
+    """The caller is known but may not do this."""
+
+    status = 403
+
+
+class TooManyRequests(ServiceError):
+    """A rate limit was reached; `retry_after` seconds until it frees up."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = max(1, retry_after)

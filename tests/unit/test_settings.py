@@ -28,9 +28,10 @@ def test_production_refuses_the_default_or_a_short_jwt_secret(env, secret):
         Settings()
 
 
-def test_production_starts_with_a_long_enough_secret(env):
+def test_production_starts_with_a_long_enough_secret_and_encryption_keys(env):
     env.setenv("FINANCE_ENV", "production")
     env.setenv("JWT_SECRET_KEY", STRONG_SECRET)
+    env.setenv("ENCRYPTION_KEYS", "k1")
 
     settings = Settings()
 
@@ -89,3 +90,12 @@ def test_port_defaults_to_8000_and_follows_the_environment(env):
     assert Settings().port == 8000
     env.setenv("PORT", "5001")
     assert Settings().port == 5001
+
+
+def test_production_refuses_to_start_without_encryption_keys(env):
+    env.setenv("FINANCE_ENV", "production")
+    env.setenv("JWT_SECRET_KEY", STRONG_SECRET)
+    env.delenv("ENCRYPTION_KEYS", raising=False)
+
+    with pytest.raises(ConfigurationError, match="ENCRYPTION_KEYS"):
+        Settings()
