@@ -7,13 +7,30 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from api import accounts, audit, auth, budgets, categories, errors, notifications, observability, ops, security
+from api import (
+    accounts,
+    admin,
+    audit,
+    auth,
+    budgets,
+    categories,
+    errors,
+    headers,
+    households,
+    notifications,
+    observability,
+    ops,
+    security,
+    tokens,
+    users,
+)
 from api import transactions as transactions_api
 from config.logs import configure_logging
 from config.settings import get_settings
 
 #: One blueprint per resource.
-RESOURCES = (auth, accounts, categories, transactions_api, budgets, notifications, audit)
+RESOURCES = (auth, users, households, tokens, accounts, categories, transactions_api, budgets, notifications, audit,
+             admin)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -25,10 +42,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         API_TITLE="Personal finance", API_VERSION="v1", OPENAPI_VERSION="3.0.3", OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json", OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        MAX_CONTENT_LENGTH=1 * 1024 * 1024, JSON_SORT_KEYS=False,
+        JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})
     security.install(app, settings)
+    headers.install(app, settings)
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}, "security": [{"bearer": []}]})
     for resource in RESOURCES:

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate, validates_schema
 
 from api.schemas import AmountText, Blueprint, Currency, Line, money_amount, money_out
-from api.security import current_caller, jwt_required
+from api.security import auth_required, current_caller
 from config import wiring
 from models.ledger import Account
 from services import accounts
@@ -60,7 +60,7 @@ class AccountList(Schema):
 class Accounts(MethodView):
     """The household's accounts."""
 
-    decorators = [jwt_required()]
+    decorators = [auth_required()]
 
     @blp.arguments(AccountIn)
     @blp.response(201, AccountOut)
@@ -81,7 +81,7 @@ class Accounts(MethodView):
 class AccountById(MethodView):
     """One account."""
 
-    decorators = [jwt_required()]
+    decorators = [auth_required()]
 
     @blp.response(200, AccountOut)
     def get(self, account_id: uuid.UUID) -> dict:

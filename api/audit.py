@@ -6,7 +6,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from api.schemas import Blueprint
-from api.security import current_caller, jwt_required
+from api.security import auth_required, current_caller
 from config import wiring
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Audit trail")
@@ -36,7 +36,7 @@ class AuditList(Schema):
 class Audit(MethodView):
     """The household's audit trail."""
 
-    decorators = [jwt_required()]
+    decorators = [auth_required()]
 
     @blp.response(200, AuditList)
     def get(self) -> dict:

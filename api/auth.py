@@ -1,18 +1,30 @@
-"""Register and log in."""
+"""Register, log in, refresh, log out."""
 
 from __future__ import annotations
 
-from flask import g
+import datetime as dt
+import uuid
+
+from flask import g, request
 from flask.views import MethodView
-from flask_jwt_extended import create_access_token, create_refresh_token
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    decode_token,
+    get_jwt,
+    verify_jwt_in_request,
+)
 from marshmallow import Schema, fields, validate
 
 from api.schemas import Blueprint, Currency, Line
+from api.security import auth_required, blocklist, current_caller
 from config import wiring
 from config.settings import get_settings
-from services import identity
+from services import identity, tokens
+from services.errors import Unauthorized
+from services.ratelimit import rate_limits
 
-blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Register and log in")
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Register, log in, refresh and log out")
 
 #: E.164: a plus, then up to 15 digits (\Z, not $: a trailing newline is not part of a phone number).
 E164 = r"\A\+[1-9][0-9]{6,14}\Z"
@@ -72,6 +84,21 @@ class Register(MethodView):
         return identity.register(reg, wiring.uow())
 
 
+def _client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def issue_tokens(user_id: uuid.UUID, family_id: uuid.UUID) -> dict:
+    """A new access and refresh token pair in a login session; the refresh token is remembered."""
+    claims = {"fam": str(family_id)}
+    refresh = create_refresh_token(str(user_id), additional_claims=claims)
+    decoded = decode_token(refresh)
+    tokens.remember_refresh(family_id, decoded["jti"], dt.datetime.fromtimestamp(decoded["exp"], dt.UTC),
+                            wiring.uow())
+    return {"access_token": create_access_token(str(user_id), additional_claims=claims), "refresh_token": refresh,
+            "token_type": "Bearer", "expires_in": get_settings().access_token_minutes * 60}
+
+
 @blp.route("/login")
 class Login(MethodView):
     """Exchange credentials for tokens."""
@@ -79,12 +106,55 @@ class Login(MethodView):
     @blp.arguments(LoginIn)
     @blp.response(200, TokensOut)
     def post(self, data: dict) -> dict:
-        """Log in."""
-        user = identity.authenticate(data["email"], data["password"], wiring.uow())
-        claims = {"household_id": str(user.household_id), "role": user.role}
-        return {
-            "access_token": create_access_token(str(user.id), additional_claims=claims),
-            "refresh_token": create_refresh_token(str(user.id), additional_claims=claims),
-            "token_type": "Bearer",
-            "expires_in": get_settings().access_token_minutes * 60,
-        }
+        """Log in (failed attempts are limited per account and per address: 429 with Retry-After)."""
+        email, address = data["email"], _client_address()
+        rate_limits().check_login(email, address)
+        try:
+            user = identity.authenticate(email, data["password"], wiring.uow())
+        except Unauthorized:
+            rate_limits().login_failed(email, address)
+            identity.record_login(None, email, False, address, g.request_id, wiring.uow())
+            raise
+        rate_limits().login_succeeded(email)
+        identity.record_login(user, email, True, address, g.request_id, wiring.uow())
+        return issue_tokens(user.id, tokens.open_family(user.id, wiring.uow()))
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    """Rotate a refresh token."""
+
+    @blp.response(200, TokensOut)
+    def post(self) -> dict:
+        """New access and refresh tokens for a refresh token, which is spent; reusing it revokes the session."""
+        verify_jwt_in_request(refresh=True)
+        claims = get_jwt()
+        user_id, family_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["fam"])
+        tokens.use_refresh(claims["jti"], family_id, user_id, g.request_id, wiring.uow())
+        return issue_tokens(user_id, family_id)
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    """End this session."""
+
+    @auth_required(personal=True, jwt_only=True)
+    @blp.response(204)
+    def post(self) -> None:
+        """Log out: this access token and its refresh token stop working."""
+        caller = current_caller()
+        blocklist(get_jwt()["jti"], get_jwt()["exp"])
+        tokens.revoke_family(caller.family_id, caller.user_id, "logged out", caller.correlation_id, wiring.uow())
+
+
+@blp.route("/logout-all")
+class LogoutEverywhere(MethodView):
+    """End every session."""
+
+    @auth_required(personal=True, jwt_only=True)
+    @blp.response(204)
+    def post(self) -> None:
+        """Log out everywhere: every access and refresh token issued so far stops working."""
+        caller = current_caller()
+        blocklist(get_jwt()["jti"], get_jwt()["exp"])
+        tokens.revoke_everywhere(caller.user_id, caller.correlation_id, wiring.uow())

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate
 
 from api.schemas import AmountText, Blueprint, Currency, Line, money_amount, money_out
-from api.security import current_caller, jwt_required
+from api.security import auth_required, current_caller
 from config import wiring
 from domain.periods import DEFAULT_THRESHOLDS, PERIODS, parse_label
 from models.budgets import Budget
@@ -100,7 +100,7 @@ def budget_out(budget: Budget, category: str) -> dict:
 class Budgets(MethodView):
     """The household's budgets."""
 
-    decorators = [jwt_required()]
+    decorators = [auth_required()]
 
     @blp.arguments(BudgetIn)
     @blp.response(201, BudgetOut)
@@ -124,7 +124,7 @@ class Budgets(MethodView):
 class BudgetById(MethodView):
     """One budget."""
 
-    decorators = [jwt_required()]
+    decorators = [auth_required()]
 
     @blp.response(200, BudgetOut)
     def get(self, budget_id: uuid.UUID) -> dict:
@@ -136,7 +136,7 @@ class BudgetById(MethodView):
 class BudgetStatus(MethodView):
     """Where a budget stands."""
 
-    decorators = [jwt_required()]
+    decorators = [auth_required()]
 
     @blp.arguments(StatusQuery, location="query")
     @blp.response(200, StatusOut)

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from api.schemas import Blueprint
-from api.security import current_caller, jwt_required
+from api.security import auth_required, current_caller
 from config import wiring
 from services import accounts
 
@@ -32,7 +32,7 @@ class CategoryList(Schema):
 class Categories(MethodView):
     """The household's categories."""
 
-    decorators = [jwt_required()]
+    decorators = [auth_required()]
 
     @blp.response(200, CategoryList)
     def get(self) -> dict:

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from api.schemas import Blueprint
-from api.security import current_caller, jwt_required
+from api.security import auth_required, current_caller
 from config import wiring
 from services import notifications
 
@@ -38,7 +38,7 @@ class NotificationList(Schema):
 class Inbox(MethodView):
     """The caller's in-app notifications."""
 
-    decorators = [jwt_required()]
+    decorators = [auth_required()]
 
     @blp.response(200, NotificationList)
     def get(self) -> dict:

@@ -1,27 +1,35 @@
-"""JWT set-up and the caller of each request: user, household, base currency, request id."""
+"""Authentication (JWT or personal access token) and authorization of every request, in one decorator."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
-from flask import Flask, g
-from flask_jwt_extended import JWTManager, get_jwt, get_jwt_identity
-from flask_jwt_extended import jwt_required as _jwt_required
+import redis
+from flask import Flask, g, request
+from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 
 from api.errors import error_body
 from config import wiring
 from config.settings import Settings
-from models.identity import Household
 from services.context import Caller
-from services.errors import Unauthorized
+from services.errors import Forbidden, NotFound, Unauthorized
+from services.identity import load_caller
+from services.ratelimit import rate_limits
+from services.tokens import PAT_PREFIX, find_pat
 
-#: Every protected view is decorated with this.
-jwt_required = _jwt_required
+#: Methods that only read.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Redis key prefix of revoked access tokens (by jti); PostgreSQL holds the truth (token families).
+BLOCKLIST_PREFIX = "blocklist:"
 
 
 def install(app: Flask, settings: Settings) -> None:
-    """Configure flask-jwt-extended; its errors answer in the API's one shape."""
+    """Configure flask-jwt-extended; its errors answer in the API's one shape, always 401."""
     app.config.update(
         JWT_SECRET_KEY=settings.jwt_secret_key,
         JWT_ACCESS_TOKEN_EXPIRES=dt.timedelta(minutes=settings.access_token_minutes),
@@ -39,16 +47,92 @@ def install(app: Flask, settings: Settings) -> None:
     jwt.needs_fresh_token_loader(lambda header, payload: unauthorized("a fresh token is required"))
     jwt.revoked_token_loader(lambda header, payload: unauthorized("the token has been revoked"))
     jwt.user_lookup_error_loader(lambda header, payload: unauthorized("the user no longer exists"))
+    jwt.token_in_blocklist_loader(lambda header, payload: is_blocklisted(payload["jti"]))
+
+
+def is_blocklisted(jti: str) -> bool:
+    """Fast check of a revoked access token; a Redis outage falls back to the SQL checks."""
+    try:
+        return bool(wiring.redis_client().exists(BLOCKLIST_PREFIX + jti))
+    except redis.RedisError:
+        return False
+
+
+def blocklist(jti: str, expires_at: int) -> None:
+    """Refuse this access token from now until it expires anyway."""
+    ttl = max(1, expires_at - int(dt.datetime.now(dt.UTC).timestamp()))
+    try:
+        wiring.redis_client().setex(BLOCKLIST_PREFIX + jti, ttl, b"1")
+    except redis.RedisError:
+        pass  # the revoked token family in PostgreSQL refuses it all the same
+
+
+def _household_asked() -> uuid.UUID | None:
+    raw = request.headers.get("X-Household-ID")
+    if raw is None:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound("no such household", field="X-Household-ID") from None
+
+
+def _pat_caller(secret: str) -> Caller:
+    token = find_pat(secret, wiring.uow())
+    if token is None:
+        raise Unauthorized("invalid or revoked token")
+    asked = _household_asked()
+    if asked is not None and asked != token.household_id:
+        raise NotFound("no such household", field="X-Household-ID")
+    caller = load_caller(token.user_id, token.household_id, g.request_id, wiring.uow())
+    return dataclasses.replace(caller, scope=token.scope, token_id=token.id)
+
+
+def _jwt_caller() -> Caller:
+    verify_jwt_in_request()
+    claims = get_jwt()
+    return load_caller(uuid.UUID(claims["sub"]), _household_asked(), g.request_id, wiring.uow(),
+                       family_id=uuid.UUID(claims["fam"]),
+                       issued_at=dt.datetime.fromtimestamp(claims["iat"], dt.UTC))
+
+
+def authenticate() -> Caller:
+    """The caller of this request, by personal access token or JWT access token."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith(f"Bearer {PAT_PREFIX}"):
+        return _pat_caller(header.removeprefix("Bearer "))
+    return _jwt_caller()
+
+
+def _authorize(caller: Caller, *, personal: bool, admin: bool, jwt_only: bool) -> None:
+    write = request.method not in SAFE_METHODS
+    if jwt_only and caller.token_id is not None:
+        raise Forbidden("personal access tokens cannot do this; log in")
+    if admin and not caller.is_admin:
+        raise Forbidden("administrators only")
+    if write and caller.scope != "read_write":
+        raise Forbidden("this token is read-only")
+    if write and not personal and not caller.can_write:
+        raise Forbidden("viewers cannot change the household's data")
+
+
+def auth_required(*, personal: bool = False, admin: bool = False, jwt_only: bool = False
+                  ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Authenticate, rate-limit and authorize a view. Writes (any method but GET/HEAD/OPTIONS) need a
+    read_write caller who is an owner or member, unless `personal` (the caller's own things)."""
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            caller = authenticate()
+            rate_limits().hit_token(str(caller.token_id or caller.family_id or caller.user_id))
+            _authorize(caller, personal=personal, admin=admin, jwt_only=jwt_only)
+            g.caller = caller
+            return view(*args, **kwargs)
+        wrapper.auth_required = True  # type: ignore[attr-defined]
+        return wrapper
+    return decorator
 
 
 def current_caller() -> Caller:
-    """The authenticated caller of this request (after @jwt_required)."""
-    if "caller" not in g:
-        household_id = uuid.UUID(get_jwt()["household_id"])
-        with wiring.session_factory()() as session:
-            household = session.get(Household, household_id)
-        if household is None:
-            raise Unauthorized("the household no longer exists")
-        g.caller = Caller(uuid.UUID(get_jwt_identity()), household_id, household.base_currency,
-                          g.get("request_id", ""))
+    """The authenticated caller of this request (set by @auth_required)."""
     return g.caller

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from api.schemas import AmountText, Blueprint, Currency, Line, Text, money_out
-from api.security import current_caller, jwt_required
+from api.security import auth_required, current_caller
 from config import wiring
 from models.ledger import Category, Transaction
 from services import transactions
@@ -87,7 +87,7 @@ def transaction_out(txn: Transaction, category: str | None) -> dict:
 class Transactions(MethodView):
     """Submit transactions."""
 
-    decorators = [jwt_required()]
+    decorators = [auth_required()]
 
     @blp.arguments(TransactionIn)
     @blp.response(202, Accepted)
@@ -109,7 +109,7 @@ class Transactions(MethodView):
 class TransactionById(MethodView):
     """One transaction."""
 
-    decorators = [jwt_required()]
+    decorators = [auth_required()]
 
     @blp.response(200, TransactionOut)
     def get(self, transaction_id: uuid.UUID) -> dict:

@@ -142,11 +142,44 @@ def dlq_replay(queue: str) -> None:
     click.echo(f"replayed {replayed} message(s) to {queue}")
 
 
+@cli.command("create-admin")
+@click.argument("email")
+def create_admin(email: str) -> None:
+    """Make the registered user with EMAIL a platform administrator (how the first admin is made)."""
+    from services.users import find_user, set_role
+
+    user = find_user(email, wiring.uow())
+    if user is None:
+        raise click.BadParameter("no registered user has this email", param_hint="EMAIL")
+    set_role(None, user.id, "admin", wiring.uow(), correlation_id="cli:create-admin")
+    click.echo(f"{user.email} is now an administrator")
+
+
 @cli.command()
 def reconcile() -> None:
     """Publish committed events still waiting in the outbox, and report what is left."""
     sent = relay_pending(wiring.session_factory(), wiring.publish, older_than_seconds=0, limit=100_000)
     click.echo(f"outbox: published {sent}, still waiting {unpublished_count(wiring.session_factory())}")
+
+
+@cli.command("rotate-keys")
+@click.option("--batch-size", default=500, type=click.IntRange(min=1), show_default=True, help="Rows per transaction.")
+def rotate_keys(batch_size: int) -> None:
+    """Re-encrypt every EncryptedText value under the primary key of ENCRYPTION_KEYS."""
+    from config.crypto import install_keys
+    from models.all import Base
+    from models.crypto import DecryptionError, encrypted_columns, rotate_column
+
+    install_keys()
+    total = 0
+    for column in encrypted_columns(Base.metadata):
+        try:
+            rotated, current = rotate_column(wiring.engine(), column, batch_size)
+        except DecryptionError as error:
+            raise click.ClickException(f"{error} (is every old key still listed in ENCRYPTION_KEYS?)") from error
+        total += rotated
+        click.echo(f"{column.table.name}.{column.name}: rotated {rotated}, already under the primary key {current}")
+    click.echo(f"rotated {total} value(s)")
 
 
 if __name__ == "__main__":

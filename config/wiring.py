@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from actors.broker import FinanceBroker
+from config.crypto import install_keys
 from config.settings import get_settings
 from domain.events import Event
 from models.base import make_engine, make_session_factory
@@ -37,7 +38,8 @@ def engine() -> Engine:
 
 @cache
 def session_factory() -> sessionmaker:
-    """Sessions on this process's engine."""
+    """Sessions on this process's engine (with the field-encryption keys installed first)."""
+    install_keys()
     return make_session_factory(engine())
 
 

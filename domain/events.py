@@ -10,6 +10,15 @@ from typing import Any
 #: Each event family travels on its own durable fanout exchange.
 EXCHANGE_OF: dict[str, str] = {
     "UserRegistered": "finance.users",
+    "UserUpdated": "finance.users",
+    "HouseholdMemberAdded": "finance.users",
+    "HouseholdMemberRoleChanged": "finance.users",
+    "HouseholdMemberRemoved": "finance.users",
+    "LoginSucceeded": "finance.security",
+    "LoginFailed": "finance.security",
+    "TokenRevoked": "finance.security",
+    "RoleChanged": "finance.security",
+    "PersonalAccessTokenCreated": "finance.security",
     "AccountOpened": "finance.accounts",
     "TransactionRecorded": "finance.transactions",
     "TransactionRejected": "finance.transactions",

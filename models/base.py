@@ -29,7 +29,8 @@ class Base(DeclarativeBase):
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine with a pool sized for one process's threads."""
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # hide_parameters: a failing statement's values (password hashes, phone numbers) never reach a log line.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

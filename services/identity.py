@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from dataclasses import dataclass
 
@@ -13,9 +14,12 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.categorize import DEFAULT_CATEGORIES
 from domain.events import Event
-from models.identity import Household, User
+from models.identity import Household, HouseholdMember, TokenFamily, User
 from models.ledger import Category
-from services.errors import Conflict, Unauthorized
+from services.context import Caller
+from services.errors import Conflict, NotFound, Unauthorized
+from services.passwords import check_password
+from services.tokens import security_event
 from services.uow import UnitOfWork
 
 _hasher = PasswordHasher()
@@ -41,7 +45,8 @@ def normalize_email(email: str) -> str:
 
 
 def register(reg: Registration, uow: UnitOfWork) -> User:
-    """Create a user, their personal household and its default categories."""
+    """Create a user, their personal household (as its owner) and its default categories."""
+    check_password(reg.password, reg.email)
     with uow:
         household = Household(id=uuid.uuid4(), name=f"{reg.name}'s household"[:200], base_currency=reg.base_currency)
         user = User(id=uuid.uuid4(), email=normalize_email(reg.email), password_hash=_hasher.hash(reg.password),
@@ -49,11 +54,12 @@ def register(reg: Registration, uow: UnitOfWork) -> User:
         uow.session.add(household)
         uow.session.flush()
         uow.session.add(user)
-        uow.session.add_all(Category(household_id=household.id, name=name) for name in DEFAULT_CATEGORIES)
         try:
             uow.session.flush()
         except IntegrityError:
             raise Conflict("an account with this email exists", field="email") from None
+        uow.session.add(HouseholdMember(household_id=household.id, user_id=user.id, role="owner"))
+        uow.session.add_all(Category(household_id=household.id, name=name) for name in DEFAULT_CATEGORIES)
         uow.emit(Event("UserRegistered", {"user_id": str(user.id), "name": user.name,
                                           "base_currency": household.base_currency},
                        str(household.id), str(user.id), reg.correlation_id, None))
@@ -62,7 +68,7 @@ def register(reg: Registration, uow: UnitOfWork) -> User:
 
 
 def authenticate(email: str, password: str, uow: UnitOfWork) -> User:
-    """The user with these credentials; Unauthorized otherwise."""
+    """The user with these credentials; Unauthorized otherwise (the same answer for unknown emails)."""
     with uow:
         user = uow.session.scalar(select(User).where(User.email == normalize_email(email)))
         try:
@@ -92,3 +98,37 @@ def count_users(uow: UnitOfWork) -> int:
     """How many users exist."""
     with uow:
         return uow.session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def load_caller(user_id: uuid.UUID, household_id: uuid.UUID | None, correlation_id: str, uow: UnitOfWork, *,
+                family_id: uuid.UUID | None = None, issued_at: dt.datetime | None = None) -> Caller:
+    """The caller for a verified token, in one query; Unauthorized when the token is void, NotFound for a
+    household the user is no member of."""
+    with uow:
+        user = uow.session.get(User, user_id)
+        if user is None:
+            raise Unauthorized("the user no longer exists")
+        if issued_at and user.tokens_valid_after and issued_at < user.tokens_valid_after:
+            raise Unauthorized("the token has been revoked")
+        if family_id and uow.session.scalar(select(TokenFamily.revoked_at).where(TokenFamily.id == family_id)):
+            raise Unauthorized("the token has been revoked")
+        row = uow.session.execute(
+            select(HouseholdMember.role, Household.base_currency).join(Household).where(
+                HouseholdMember.user_id == user_id, HouseholdMember.household_id == (household_id or user.household_id))
+        ).first()
+        if row is None:
+            raise NotFound("no such household", field="X-Household-ID")
+        return Caller(user_id, household_id or user.household_id, row.base_currency, correlation_id, role=row.role,
+                      user_role=user.role, family_id=family_id)
+
+
+def record_login(user: User | None, email: str, succeeded: bool, address: str, correlation_id: str,
+                 uow: UnitOfWork) -> None:
+    """Audit a login attempt (LoginSucceeded or LoginFailed); unknown emails are kept only as a hash."""
+    payload = {"address": address}
+    if user is None:
+        payload["account"] = hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
+    with uow:
+        uow.emit(security_event("LoginSucceeded" if succeeded else "LoginFailed", payload,
+                                user.id if user else None, user.household_id if user else None, correlation_id))
+        uow.commit()

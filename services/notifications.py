@@ -25,8 +25,13 @@ def _welcome_text(payload: dict) -> tuple[str, str]:
     return "Welcome", f"Welcome, {payload['name']}. Your base currency is {payload['base_currency']}."
 
 
+def _member_text(payload: dict) -> tuple[str, str]:
+    return "New household member", f"{payload['name']} joined the household as {payload['role']}."
+
+
 #: The events that notify, and how each reads.
-TEMPLATES = {"BudgetThresholdCrossed": _threshold_text, "UserRegistered": _welcome_text}
+TEMPLATES = {"BudgetThresholdCrossed": _threshold_text, "UserRegistered": _welcome_text,
+             "HouseholdMemberAdded": _member_text}
 
 
 def notify(event: Event, uow: UnitOfWork) -> int:

@@ -30,5 +30,9 @@ TEST_ENV = {
     "WORKER_THREADS": "4",
     "OUTBOX_RELAY_SECONDS": "1",
     "LOG_LEVEL": "INFO",
+    # Short windows so the tests can watch a limit trip and free up again.
+    "LOGIN_LIMIT_PER_ACCOUNT": "10/6seconds",
+    "LOGIN_LIMIT_PER_ADDRESS": "500/6seconds",
+    "API_LIMIT_PER_TOKEN": "100000/minute",
 }
 os.environ.update(TEST_ENV)

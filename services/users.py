@@ -1,0 +1,65 @@
+"""A user's own profile, and what administrators may do with users."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from domain.events import Event
+from models.identity import USER_ROLES, User
+from services.context import Caller
+from services.errors import Invalid, NotFound
+from services.identity import normalize_email
+from services.tokens import security_event
+from services.uow import UnitOfWork
+
+
+def profile(caller: Caller, uow: UnitOfWork) -> User:
+    """The caller's own user."""
+    with uow:
+        return uow.session.get(User, caller.user_id)
+
+
+def update_profile(caller: Caller, changes: dict, uow: UnitOfWork) -> User:
+    """Change the caller's name or phone; the event names what changed, never the values of secrets."""
+    if "base_currency" in changes and changes.pop("base_currency") != caller.base_currency:
+        raise Invalid("changing the base currency re-converts your history; that arrives with multi-currency "
+                      "history conversion", field="base_currency")
+    with uow:
+        user = uow.session.get(User, caller.user_id)
+        for name, value in changes.items():
+            setattr(user, name, value)
+        if changes:
+            uow.emit(Event("UserUpdated", {"user_id": str(user.id), "changed": sorted(changes)},
+                           str(user.household_id), str(user.id), caller.correlation_id, None))
+        uow.commit()
+        return user
+
+
+def list_users(limit: int, uow: UnitOfWork) -> list[User]:
+    """Every user, newest first (administrators only)."""
+    with uow:
+        return list(uow.session.scalars(select(User).order_by(User.created_at.desc()).limit(limit)))
+
+
+def set_role(caller: Caller | None, user_id: uuid.UUID, role: str, uow: UnitOfWork, correlation_id: str = "") -> User:
+    """Make a user an admin or a plain user; audited as RoleChanged."""
+    if role not in USER_ROLES:
+        raise Invalid(f"must be one of {', '.join(USER_ROLES)}", field="role")
+    with uow:
+        user = uow.session.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise NotFound("no such user")
+        before, user.role = user.role, role
+        uow.emit(security_event("RoleChanged", {"user_id": str(user_id), "from": before, "to": role},
+                                caller.user_id if caller else None, user.household_id,
+                                caller.correlation_id if caller else correlation_id))
+        uow.commit()
+        return user
+
+
+def find_user(email: str, uow: UnitOfWork) -> User | None:
+    """A user by email."""
+    with uow:
+        return uow.session.scalar(select(User).where(User.email == normalize_email(email)))
