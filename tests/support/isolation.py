@@ -14,8 +14,8 @@ from tests.support.rabbit_admin import amqp_url
 RUN_ID = os.environ.setdefault("FINANCE_TEST_RUN_ID", uuid.uuid4().hex[:8])
 DATABASE = f"finance_test_{RUN_ID}"
 VHOST = f"finance-test-{RUN_ID}"
-#: Redis database reserved for tests (development uses 0).
-REDIS_DB = 9
+#: This run's Redis database (development uses 0); concurrent runs on one machine rarely share one.
+REDIS_DB = 1 + int(RUN_ID, 16) % 15
 
 TEST_ENV = {
     "FINANCE_ENV": "test",
