@@ -113,10 +113,10 @@ class Login(MethodView):
             user = identity.authenticate(email, data["password"], wiring.uow())
         except Unauthorized:
             rate_limits().login_failed(email, address)
-            identity.record_login(None, email, False, address, g.request_id, wiring.uow())
+            identity.record_login(email, False, address, g.request_id, wiring.uow())
             raise
         rate_limits().login_succeeded(email)
-        identity.record_login(user, email, True, address, g.request_id, wiring.uow())
+        identity.record_login(email, True, address, g.request_id, wiring.uow())
         return issue_tokens(user.id, tokens.open_family(user.id, wiring.uow()))
 
 

@@ -122,13 +122,14 @@ def load_caller(user_id: uuid.UUID, household_id: uuid.UUID | None, correlation_
                       user_role=user.role, family_id=family_id)
 
 
-def record_login(user: User | None, email: str, succeeded: bool, address: str, correlation_id: str,
-                 uow: UnitOfWork) -> None:
-    """Audit a login attempt (LoginSucceeded or LoginFailed); unknown emails are kept only as a hash."""
-    payload = {"address": address}
-    if user is None:
-        payload["account"] = hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
+def record_login(email: str, succeeded: bool, address: str, correlation_id: str, uow: UnitOfWork) -> None:
+    """Audit a login attempt (LoginSucceeded or LoginFailed) in the account's household; an email that
+    belongs to nobody is kept only as a hash."""
     with uow:
+        user = uow.session.scalar(select(User).where(User.email == normalize_email(email)))
+        payload = {"address": address}
+        if user is None:
+            payload["account"] = hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
         uow.emit(security_event("LoginSucceeded" if succeeded else "LoginFailed", payload,
                                 user.id if user else None, user.household_id if user else None, correlation_id))
         uow.commit()

@@ -33,6 +33,10 @@ def security_event(type: str, payload: dict, user_id: uuid.UUID | None, househol
                  correlation_id, None)
 
 
+def _household_of(user_id: uuid.UUID, uow: UnitOfWork) -> uuid.UUID | None:
+    return uow.session.scalar(select(User.household_id).where(User.id == user_id))
+
+
 def open_family(user_id: uuid.UUID, uow: UnitOfWork) -> uuid.UUID:
     """Start a login session; returns its family id."""
     with uow:
@@ -61,7 +65,7 @@ def use_refresh(jti: str, family_id: uuid.UUID, user_id: uuid.UUID, correlation_
         if token.used_at is not None:
             family.revoked_at, family.revoke_reason = _now(), "refresh token reused"
             uow.emit(security_event("TokenRevoked", {"family_id": str(family_id), "reason": "refresh token reused"},
-                                    user_id, None, correlation_id))
+                                    user_id, _household_of(user_id, uow), correlation_id))
             uow.commit()
             raise Unauthorized("refresh token reuse detected: the session was revoked")
         token.used_at = _now()
@@ -75,8 +79,8 @@ def revoke_family(family_id: uuid.UUID, user_id: uuid.UUID, reason: str, correla
         uow.session.execute(update(TokenFamily).where(
             TokenFamily.id == family_id, TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
             .values(revoked_at=_now(), revoke_reason=reason))
-        uow.emit(security_event("TokenRevoked", {"family_id": str(family_id), "reason": reason}, user_id, None,
-                                correlation_id))
+        uow.emit(security_event("TokenRevoked", {"family_id": str(family_id), "reason": reason}, user_id,
+                                _household_of(user_id, uow), correlation_id))
         uow.commit()
 
 
@@ -88,7 +92,8 @@ def revoke_everywhere(user_id: uuid.UUID, correlation_id: str, uow: UnitOfWork) 
         uow.session.execute(update(TokenFamily).where(
             TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
             .values(revoked_at=now, revoke_reason="logged out everywhere"))
-        uow.emit(security_event("TokenRevoked", {"reason": "logged out everywhere"}, user_id, None, correlation_id))
+        uow.emit(security_event("TokenRevoked", {"reason": "logged out everywhere"}, user_id,
+                                _household_of(user_id, uow), correlation_id))
         uow.commit()
 
 
