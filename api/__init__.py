@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import (
     accounts,
@@ -45,6 +46,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})
+    if settings.proxy_count:
+        # Behind N trusted proxies (Heroku's router: 1) the client address is in X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count)
     security.install(app, settings)
     headers.install(app, settings)
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
