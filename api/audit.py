@@ -40,6 +40,7 @@ class Audit(MethodView):
 
     @blp.response(200, AuditList)
     def get(self) -> dict:
-        """List the household's audited events, newest first (the latest 100)."""
+        """The household's audited activity, newest first (the latest 100); security events only your own."""
         caller = current_caller()
-        return {"items": wiring.audit_store().for_household(str(caller.household_id)), "next_cursor": None}
+        return {"items": wiring.audit_store().for_household(str(caller.household_id), str(caller.user_id)),
+                "next_cursor": None}

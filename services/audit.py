@@ -6,12 +6,15 @@ import datetime as dt
 import uuid
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import sessionmaker
 
-from domain.events import Event
+from domain.events import EXCHANGE_OF, Event
 from models.messaging import AuditRecord
+
+#: Events about one person's credentials; other members of the household never see them.
+PRIVATE_TYPES = tuple(t for t, exchange in EXCHANGE_OF.items() if exchange == "finance.security")
 
 
 class AuditStore(Protocol):
@@ -23,8 +26,8 @@ class AuditStore(Protocol):
     def by_correlation(self, correlation_id: str) -> list[dict[str, Any]]:
         """The stored events of one correlation id, oldest first."""
 
-    def for_household(self, household_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        """A household's stored events, newest first."""
+    def for_household(self, household_id: str, viewer_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """A household's stored events as one member may see them (others' security events left out)."""
 
 
 def _record(event: Event) -> dict[str, Any]:
@@ -62,11 +65,13 @@ class PostgresAuditStore:
                                    .order_by(AuditRecord.occurred_at))
             return [_as_dict(r) for r in rows]
 
-    def for_household(self, household_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        """A household's stored events, newest first."""
+    def for_household(self, household_id: str, viewer_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """A household's stored events as one member may see them (others' security events left out)."""
+        visible = or_(AuditRecord.type.not_in(PRIVATE_TYPES), AuditRecord.user_id == uuid.UUID(viewer_id))
         with self._factory() as session:
-            rows = session.scalars(select(AuditRecord).where(AuditRecord.household_id == uuid.UUID(household_id))
-                                   .order_by(AuditRecord.occurred_at.desc()).limit(limit))
+            rows = session.scalars(select(AuditRecord).where(
+                AuditRecord.household_id == uuid.UUID(household_id), visible)
+                .order_by(AuditRecord.occurred_at.desc()).limit(limit))
             return [_as_dict(r) for r in rows]
 
 
@@ -95,7 +100,8 @@ class MongoAuditStore:
         """The stored events of one correlation id, oldest first."""
         return list(self._events.find({"correlation_id": correlation_id}, {"_id": 0}).sort("occurred_at", 1))
 
-    def for_household(self, household_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        """A household's stored events, newest first."""
-        return list(self._events.find({"household_id": household_id}, {"_id": 0})
-                    .sort("occurred_at", -1).limit(limit))
+    def for_household(self, household_id: str, viewer_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """A household's stored events as one member may see them (others' security events left out)."""
+        query = {"household_id": household_id,
+                 "$or": [{"type": {"$nin": list(PRIVATE_TYPES)}}, {"user_id": viewer_id}]}
+        return list(self._events.find(query, {"_id": 0}).sort("occurred_at", -1).limit(limit))

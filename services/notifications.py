@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
-from models.identity import User
+from models.identity import HouseholdMember
 from models.messaging import Notification
 from services.context import Caller
 from services.uow import UnitOfWork
@@ -41,7 +41,8 @@ def notify(event: Event, uow: UnitOfWork) -> int:
         return 0
     title, body = template(event.payload)
     with uow:
-        members = uow.session.scalars(select(User.id).where(User.household_id == uuid.UUID(event.household_id)))
+        members = uow.session.scalars(select(HouseholdMember.user_id).where(
+            HouseholdMember.household_id == uuid.UUID(event.household_id)))
         rows = [dict(id=uuid.uuid4(), household_id=uuid.UUID(event.household_id), user_id=user_id,
                      event_id=uuid.UUID(event.event_id), event_type=event.type, channel="in_app", title=title,
                      body=body, status="sent") for user_id in members]
@@ -53,8 +54,9 @@ def notify(event: Event, uow: UnitOfWork) -> int:
 
 
 def inbox(caller: Caller, uow: UnitOfWork) -> list[Notification]:
-    """The caller's in-app notifications, newest first."""
+    """The caller's in-app notifications in the current household, newest first."""
     with uow:
         return list(uow.session.scalars(select(Notification).where(
-            Notification.user_id == caller.user_id, Notification.channel == "in_app")
+            Notification.user_id == caller.user_id, Notification.household_id == caller.household_id,
+            Notification.channel == "in_app")
             .order_by(Notification.created_at.desc()).limit(200)))

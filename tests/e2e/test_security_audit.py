@@ -39,3 +39,19 @@ def test_logins_logouts_tokens_and_role_changes_are_audited(stack: Stack) -> Non
     role = next(e for e in events if e["type"] == "RoleChanged")
     assert role["payload"] == {"user_id": me["id"], "from": "user", "to": "admin"}
     assert types.count("LoginFailed") == 1
+
+
+def test_members_see_the_households_activity_but_not_each_others_security_events(stack: Stack) -> None:
+    """Given bob in alice's household, bob sees her account opening but not her logins."""
+    alice, me = register(stack.url)
+    bob_email = f"bob-{uuid.uuid4().hex[:8]}@example.com"
+    bob, _ = register(stack.url, email=bob_email)
+    assert alice.post(f"/api/v1/households/{me['household_id']}/members",
+                      {"email": bob_email, "role": "member"}).status_code == 201
+    alice.open_account("EUR")
+    wait_for(lambda: "AccountOpened" in _types(alice), timeout=10, what="the account audited")
+    seen_by_bob = [e["type"] for e in bob.get("/api/v1/audit", headers={"X-Household-ID": me["household_id"]}
+                                               ).json()["items"]]
+    assert "AccountOpened" in seen_by_bob and "HouseholdMemberAdded" in seen_by_bob
+    assert "LoginSucceeded" in _types(alice)
+    assert not {"LoginSucceeded", "LoginFailed", "TokenRevoked"} & set(seen_by_bob)
