@@ -5,8 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import MONEY, RATE, Amount, Base, Created, UUIDPk
@@ -39,10 +54,17 @@ class Category(Base):
 
 
 class Transaction(Base):
-    """A money movement; pending until the categorization pool records it."""
+    """A money movement; pending until the categorization pool records it. A transfer has two legs:
+    out of `account_id`, into `counter_account_id`."""
 
     __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_household_date", "household_id", "occurred_on", "id"),)
+    __table_args__ = (
+        Index("ix_transactions_household_date", "household_id", "occurred_on", "id"),
+        Index("ix_transactions_account_date", "account_id", "occurred_on", "id"),
+        Index("ix_transactions_search", text("lower(payee || ' ' || description) gin_trgm_ops"),
+              postgresql_using="gin"),
+        UniqueConstraint("account_id", "dedupe_key", name="uq_transactions_account_dedupe_key"),
+    )
     id: Mapped[UUIDPk]
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"))
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -69,6 +91,16 @@ class Transaction(Base):
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[Created]
     recorded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    counter_account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list, server_default="{}")
+    #: Fields the user set by hand ("category", "payee"): rules never overwrite them.
+    locked: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list, server_default="{}")
+    category_rule_id: Mapped[uuid.UUID | None]
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    import_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    #: The bank's id (FITID) or a content hash with its occurrence: a re-import adds nothing.
+    dedupe_key: Mapped[str | None] = mapped_column(String(120))
+    possible_duplicate_of: Mapped[uuid.UUID | None]
 
 
 class IdempotencyKey(Base):
@@ -78,4 +110,55 @@ class IdempotencyKey(Base):
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     transaction_id: Mapped[uuid.UUID]
+    created_at: Mapped[Created]
+
+
+class Rule(Base):
+    """A household's categorization rule: a condition tree and actions, run by stage and order."""
+
+    __tablename__ = "rules"
+    id: Mapped[UUIDPk]
+    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    stage: Mapped[str] = mapped_column(String(10), default="default")
+    order: Mapped[int] = mapped_column(Integer, default=0)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Made by the system when a user re-categorized a payee.
+    learned: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[Created]
+
+
+class Import(Base):
+    """An uploaded statement file and how its rows fared."""
+
+    __tablename__ = "imports"
+    id: Mapped[UUIDPk]
+    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"), index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    filename: Mapped[str] = mapped_column(String(300))
+    format: Mapped[str] = mapped_column(String(10))
+    mapping: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    rows_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    imported: Mapped[int] = mapped_column(BigInteger, default=0)
+    duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
+    possible_duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    batches_total: Mapped[int] = mapped_column(Integer, default=0)
+    batches_done: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    correlation_id: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[Created]
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProcessedCommand(Base):
+    """A command already applied: updates, deletes and batches run once however often they arrive."""
+
+    __tablename__ = "processed_commands"
+    command_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     created_at: Mapped[Created]

@@ -52,9 +52,9 @@ def set_role(caller: Caller | None, user_id: uuid.UUID, role: str, uow: UnitOfWo
         if user is None:
             raise NotFound("no such user")
         before, user.role = user.role, role
-        uow.emit(security_event("RoleChanged", {"user_id": str(user_id), "from": before, "to": role},
-                                caller.user_id if caller else None, user.household_id,
-                                caller.correlation_id if caller else correlation_id))
+        by = str(caller.user_id) if caller else "operator CLI"
+        uow.emit(security_event("RoleChanged", {"user_id": str(user_id), "from": before, "to": role, "by": by},
+                                user_id, user.household_id, caller.correlation_id if caller else correlation_id))
         uow.commit()
         return user
 

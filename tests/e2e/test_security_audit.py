@@ -37,7 +37,7 @@ def test_logins_logouts_tokens_and_role_changes_are_audited(stack: Stack) -> Non
     failed = next(e for e in events if e["type"] == "LoginFailed")
     assert failed["user_id"] == me["id"] and "not the password" not in str(failed)
     role = next(e for e in events if e["type"] == "RoleChanged")
-    assert role["payload"] == {"user_id": me["id"], "from": "user", "to": "admin"}
+    assert role["payload"] == {"user_id": me["id"], "from": "user", "to": "admin", "by": "operator CLI"}
     assert types.count("LoginFailed") == 1
 
 
