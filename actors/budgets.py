@@ -13,7 +13,7 @@ from services.budgets import apply_transaction
 #: The queues this pool consumes.
 QUEUES = ("budgets.events",)
 #: The events that change what a transaction counts for.
-_TRANSACTION_EVENTS = {"TransactionRecorded", "CurrencyConverted"}
+_TRANSACTION_EVENTS = {"TransactionRecorded", "TransactionUpdated", "TransactionDeleted", "CurrencyConverted"}
 
 
 @subscriber("budgets.events", exchanges=("finance.transactions", "finance.fx"))

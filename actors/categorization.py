@@ -6,6 +6,7 @@ from typing import Any
 
 from actors.bus import command
 from config import wiring
+from services.transaction_changes import ChangeTransaction, change_transaction
 from services.transactions import RecordTransaction, record_transaction
 
 #: The queues this pool consumes.
@@ -16,3 +17,9 @@ QUEUES = ("categorization",)
 def record_transaction_command(payload: dict[str, Any]) -> None:
     """Record and categorize one transaction. Safe to run twice."""
     record_transaction(RecordTransaction.from_dict(payload), wiring.uow())
+
+
+@command("categorization")
+def change_transaction_command(payload: dict[str, Any]) -> None:
+    """Apply a change to, or the deletion of, one transaction. Safe to run twice."""
+    change_transaction(ChangeTransaction.from_dict(payload), wiring.uow())

@@ -18,5 +18,5 @@ QUEUES = ("fx.events",)
 def fx_on_transaction_event(envelope: dict[str, Any]) -> None:
     """Convert a recorded transaction that waits for a rate. Safe to run twice."""
     event = Event.from_dict(envelope)
-    if event.type == "TransactionRecorded" and event.payload.get("fx_status") == "pending":
+    if event.type in ("TransactionRecorded", "TransactionUpdated") and event.payload.get("fx_status") == "pending":
         convert_transaction(uuid.UUID(event.payload["transaction_id"]), wiring.rates(), event, wiring.uow())

@@ -9,11 +9,14 @@ from flask import g, request, url_for
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from api.schemas import AmountText, Blueprint, Currency, Line, Text, money_out
+from api.schemas import AmountText, Blueprint, Currency, Line, Text, money_amount, money_out
 from api.security import auth_required, current_caller
 from config import wiring
 from models.ledger import Category, Transaction
-from services import transactions
+from services import accounts, transactions
+from services import transaction_changes as changes
+from services import transaction_queries as queries
+from services.transaction_queries import MAX_LIMIT
 
 blp = Blueprint("transactions", __name__, url_prefix="/api/v1/transactions", description="Transactions")
 
@@ -25,8 +28,7 @@ class TransactionIn(Schema):
     """A transaction to record."""
 
     account_id = fields.UUID(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(
-        ("expense", "income"), error="must be expense or income (transfers come with two-legged accounts)"))
+    type = fields.String(required=True, validate=validate.OneOf(("expense", "income", "transfer")))
     amount = AmountText(required=True)
     currency = Currency(load_default=None)
     occurred_on = fields.Date(required=True)
@@ -34,11 +36,52 @@ class TransactionIn(Schema):
     description = Text(load_default="", validate=validate.Length(max=2000))
     notes = Text(load_default="", validate=validate.Length(max=2000))
     category = Line(load_default=None, validate=validate.Length(min=1, max=100))
+    counter_account_id = fields.UUID(load_default=None)
 
     @validates("occurred_on")
     def _plausible_date(self, value: dt.date, **_: object) -> None:
         if not EARLIEST <= value <= dt.date.today() + dt.timedelta(days=366):
             raise ValidationError("must be between 1900-01-01 and a year from today")
+
+
+class TransactionPatch(Schema):
+    """Fields a person may change; a field set by hand is never overwritten by a rule."""
+
+    amount = AmountText()
+    occurred_on = fields.Date()
+    payee = Line(validate=validate.Length(max=200))
+    description = Text(validate=validate.Length(max=2000))
+    notes = Text(validate=validate.Length(max=2000))
+    category = Line(validate=validate.Length(min=1, max=100))
+    tags = fields.List(Line(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=20))
+
+    @validates("occurred_on")
+    def _plausible_date(self, value: dt.date, **_: object) -> None:
+        if not EARLIEST <= value <= dt.date.today() + dt.timedelta(days=366):
+            raise ValidationError("must be between 1900-01-01 and a year from today")
+
+
+class ListQuery(Schema):
+    """Filters and paging of the transaction list."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_LIMIT))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+    account_id = fields.UUID(load_default=None)
+    category = Line(load_default=None, validate=validate.Length(min=1, max=100))
+    type = fields.String(load_default=None, validate=validate.OneOf(("expense", "income", "transfer")))
+    status = fields.String(load_default=None, validate=validate.OneOf(("pending", "recorded", "rejected")))
+    since = fields.Date(load_default=None, data_key="from")
+    until = fields.Date(load_default=None, data_key="to")
+    q = Line(load_default=None, validate=validate.Length(min=1, max=100))
+    min_amount = AmountText(load_default=None)
+    max_amount = AmountText(load_default=None)
+
+
+class TransactionPage(Schema):
+    """A page of transactions, newest first."""
+
+    items = fields.List(fields.Nested(lambda: TransactionOut()))
+    next_cursor = fields.String(allow_none=True)
 
 
 class Accepted(Schema):
@@ -66,6 +109,9 @@ class TransactionOut(Schema):
     category_source = fields.String(allow_none=True)
     converted = fields.Dict(allow_none=True)
     fx_status = fields.String()
+    counter_account_id = fields.String(allow_none=True)
+    tags = fields.List(fields.String())
+    locked = fields.List(fields.String())
 
 
 def transaction_out(txn: Transaction, category: str | None) -> dict:
@@ -80,7 +126,30 @@ def transaction_out(txn: Transaction, category: str | None) -> dict:
             "account_id": str(txn.account_id), "type": txn.type, "amount": money_out(txn.amount, txn.currency),
             "currency": txn.currency, "occurred_on": txn.occurred_on.isoformat(), "payee": txn.payee,
             "description": txn.description, "notes": txn.notes, "category": category,
-            "category_source": txn.category_source, "converted": converted, "fx_status": txn.fx_status}
+            "category_source": txn.category_source, "converted": converted, "fx_status": txn.fx_status,
+            "counter_account_id": str(txn.counter_account_id) if txn.counter_account_id else None,
+            "tags": list(txn.tags or []), "locked": list(txn.locked or [])}
+
+
+def _send(actor: str) -> transactions.SendCommand:
+    def send(command: dict) -> None:
+        wiring.broker().send_command("categorization", actor, command)
+    return send
+
+
+def _filters(query: dict) -> queries.Filters:
+    caller = current_caller()
+    category_ids = None
+    if query["category"]:
+        uow = wiring.uow()
+        with uow:
+            found = accounts.find_category(caller.household_id, query["category"], uow)
+        category_ids = queries.category_subtree(caller.household_id, found.id, uow) if found else ()
+    amounts = {k: money_amount(query[k], "CLF", k, allow_zero=True) if query[k] else None
+               for k in ("min_amount", "max_amount")}
+    return queries.Filters(account_id=query["account_id"], category_ids=category_ids, type=query["type"],
+                           status=query["status"], since=query["since"], until=query["until"], q=query["q"],
+                           **amounts)
 
 
 @blp.route("")
@@ -96,13 +165,19 @@ class Transactions(MethodView):
         key = request.headers.get("Idempotency-Key")
         if key is not None and not 1 <= len(key) <= 200:
             raise ValidationError({"Idempotency-Key": ["must be 1 to 200 characters"]})
-
-        def send(command: dict) -> None:
-            wiring.broker().send_command("categorization", "record_transaction_command", command)
-
-        txn_id, _ = transactions.submit_transaction(current_caller(), data, key, wiring.uow(), send)
+        txn_id, _ = transactions.submit_transaction(current_caller(), data, key, wiring.uow(),
+                                                    _send("record_transaction_command"))
         location = url_for("transactions.TransactionById", transaction_id=txn_id)
         return {"id": str(txn_id), "status": "pending"}, 202, {"Location": location, "X-Request-ID": g.request_id}
+
+    @blp.arguments(ListQuery, location="query")
+    @blp.response(200, TransactionPage)
+    def get(self, query: dict) -> dict:
+        """List transactions, newest first: filter by account, category (with its children), type, status,
+        dates (from, to), text in payee or description (q), amounts; page with `cursor`."""
+        page = queries.list_transactions(current_caller(), _filters(query), query["cursor"], query["limit"],
+                                         wiring.uow())
+        return {"items": [transaction_out(t, c) for t, c in page.items], "next_cursor": page.next_cursor}
 
 
 @blp.route("/<uuid:transaction_id>")
@@ -119,3 +194,18 @@ class TransactionById(MethodView):
         with uow:
             category = uow.session.get(Category, txn.category_id) if txn.category_id else None
         return transaction_out(txn, category.name if category else None)
+
+    @blp.arguments(TransactionPatch)
+    @blp.response(202, Accepted)
+    def patch(self, data: dict, transaction_id: uuid.UUID) -> dict:
+        """Change a transaction (202: applied by the pools; budgets, balances and reports follow)."""
+        changes.submit_change(current_caller(), transaction_id, data, False, wiring.uow(),
+                              _send("change_transaction_command"))
+        return {"id": str(transaction_id), "status": "pending"}
+
+    @blp.response(202, Accepted)
+    def delete(self, transaction_id: uuid.UUID) -> dict:
+        """Delete a transaction (202: applied by the pools; budgets, balances and reports follow)."""
+        changes.submit_change(current_caller(), transaction_id, {}, True, wiring.uow(),
+                              _send("change_transaction_command"))
+        return {"id": str(transaction_id), "status": "pending"}

@@ -59,14 +59,16 @@ def list_budgets(caller: Caller, uow: UnitOfWork) -> list[tuple[Budget, str]]:
 
 
 def apply_transaction(transaction_id: uuid.UUID, cause: Event, uow: UnitOfWork) -> None:
-    """Count a transaction's current state in every budget it belongs to. Safe to run twice, in any order."""
+    """Count a transaction's current state in every budget it belongs to; re-check the thresholds of the
+    periods it entered or left. Safe to run twice, in any order."""
     with uow:
         txn = uow.session.get(Transaction, transaction_id)
         if txn is None:
             return
+        lineage = _lineage(txn, uow)
         for budget in _budgets_locked(txn.household_id, uow):
-            _count(budget, txn, uow)
-            _alert(budget, period_start(budget.period, txn.occurred_on), cause, uow)
+            for start in _count(budget, txn, lineage, uow):
+                _alert(budget, start, cause, uow)
         uow.commit()
 
 
@@ -76,21 +78,39 @@ def _budgets_locked(household_id: uuid.UUID, uow: UnitOfWork) -> list[Budget]:
                                     .order_by(Budget.id).with_for_update()))
 
 
-def _counts(budget: Budget, txn: Transaction) -> bool:
-    return (txn.status == "recorded" and txn.type == "expense" and txn.category_id == budget.category_id
-            and txn.base_amount is not None and budget.currency == txn.base_currency)
+def _lineage(txn: Transaction, uow: UnitOfWork) -> set[uuid.UUID]:
+    """The transaction's category and every category above it (children count toward their parents)."""
+    parents = dict(uow.session.execute(select(Category.id, Category.parent_id).where(
+        Category.household_id == txn.household_id)).all())
+    found, node = set(), txn.category_id
+    while node is not None and node not in found:
+        found.add(node)
+        node = parents.get(node)
+    return found
 
 
-def _count(budget: Budget, txn: Transaction, uow: UnitOfWork) -> None:
-    if not _counts(budget, txn):
-        uow.session.execute(delete(BudgetEntry).where(BudgetEntry.budget_id == budget.id,
-                                                      BudgetEntry.transaction_id == txn.id))
-        return
-    entry = dict(budget_id=budget.id, transaction_id=txn.id,
-                 period_start=period_start(budget.period, txn.occurred_on), amount=txn.base_amount)
+def _counts(budget: Budget, txn: Transaction, lineage: set[uuid.UUID]) -> bool:
+    return (txn.status == "recorded" and txn.deleted_at is None and txn.type == "expense"
+            and budget.category_id in lineage and txn.base_amount is not None
+            and budget.currency == txn.base_currency)
+
+
+def _count(budget: Budget, txn: Transaction, lineage: set[uuid.UUID], uow: UnitOfWork) -> set[dt.date]:
+    """Bring the budget's entry for this transaction up to date; the periods whose totals may have moved."""
+    before = uow.session.scalar(select(BudgetEntry.period_start).where(
+        BudgetEntry.budget_id == budget.id, BudgetEntry.transaction_id == txn.id))
+    touched = {before} if before else set()
+    if not _counts(budget, txn, lineage):
+        if before:
+            uow.session.execute(delete(BudgetEntry).where(BudgetEntry.budget_id == budget.id,
+                                                          BudgetEntry.transaction_id == txn.id))
+        return touched
+    start = period_start(budget.period, txn.occurred_on)
+    entry = dict(budget_id=budget.id, transaction_id=txn.id, period_start=start, amount=txn.base_amount)
     uow.session.execute(insert(BudgetEntry).values(**entry).on_conflict_do_update(
         index_elements=["budget_id", "transaction_id"],
         set_={"amount": entry["amount"], "period_start": entry["period_start"]}))
+    return touched | {start}
 
 
 def spent(budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> Decimal:
@@ -163,4 +183,5 @@ def _pending(budget: Budget, start: dt.date, uow: UnitOfWork) -> int:
     return uow.session.scalar(select(func.count()).select_from(Transaction).where(
         Transaction.household_id == budget.household_id, Transaction.category_id == budget.category_id,
         Transaction.type == "expense", Transaction.fx_status.in_(("pending", "missing")),
+        Transaction.deleted_at.is_(None),
         Transaction.occurred_on >= start, Transaction.occurred_on < next_start(budget.period, start))) or 0

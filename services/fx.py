@@ -9,7 +9,7 @@ from domain.events import Event
 from domain.fx import Rate, convert
 from domain.money import format_amount
 from models.ledger import Account, Transaction
-from services.transactions import signed
+from services.balances import move
 from services.uow import UnitOfWork
 
 
@@ -62,4 +62,4 @@ def _settle_account(txn: Transaction, rates: RateSource, uow: UnitOfWork) -> Non
     if account is None or rate is None:
         return
     txn.account_amount = convert(txn.amount, rate.value, account.currency)
-    account.balance += signed(txn.type, txn.account_amount)
+    move(txn, +1, uow)

@@ -13,12 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
-from domain.categorize import categorize
 from domain.events import Event
 from domain.money import InvalidMoney, format_amount, parse_amount
 from models.identity import Household
 from models.ledger import Account, IdempotencyKey, Transaction
 from services.accounts import find_category
+from services.balances import move
+from services.categorization import decide, household_rules
 from services.context import Caller
 from services.errors import Invalid, NotFound
 from services.uow import UnitOfWork
@@ -46,6 +47,7 @@ class RecordTransaction:
     notes: str
     category: str | None
     correlation_id: str
+    counter_account_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The command as a message payload."""
@@ -65,6 +67,7 @@ def submit_transaction(caller: Caller, data: dict[str, Any], idempotency_key: st
             return known, False
         account = _account(caller, data["account_id"], uow)
         currency = data.get("currency") or account.currency
+        _check_transfer(caller, account, currency, data, uow)
         if data.get("category") and find_category(caller.household_id, data["category"], uow) is None:
             raise Invalid("no such category", field="category")
         txn = _pending(caller, account, currency, data)
@@ -83,6 +86,22 @@ def submit_transaction(caller: Caller, data: dict[str, Any], idempotency_key: st
         return txn.id, True
 
 
+def _check_transfer(caller: Caller, account: Account, currency: str, data: dict[str, Any], uow: UnitOfWork) -> None:
+    """A transfer names another account of the household in the same currency; nothing else names one."""
+    counter_id = data.get("counter_account_id")
+    if data["type"] != "transfer":
+        if counter_id:
+            raise Invalid("only transfers have a counter account", field="counter_account_id")
+        return
+    if not counter_id:
+        raise Invalid("a transfer needs the account it goes to", field="counter_account_id")
+    if counter_id == account.id:
+        raise Invalid("a transfer goes to another account", field="counter_account_id")
+    counter = _account(caller, counter_id, uow, field="counter_account_id")
+    if counter.currency != account.currency or currency != account.currency:
+        raise Invalid("transfers move money between accounts of the same currency", field="counter_account_id")
+
+
 def _amount(text: str, currency: str) -> Decimal:
     try:
         return parse_amount(text, currency)
@@ -95,11 +114,11 @@ def _known_key(caller: Caller, key: str, uow: UnitOfWork) -> uuid.UUID | None:
     return row.transaction_id if row else None
 
 
-def _account(caller: Caller, account_id: uuid.UUID, uow: UnitOfWork) -> Account:
+def _account(caller: Caller, account_id: uuid.UUID, uow: UnitOfWork, field: str = "account_id") -> Account:
     account = uow.session.scalar(select(Account).where(
         Account.id == account_id, Account.household_id == caller.household_id, Account.deleted_at.is_(None)))
     if account is None:
-        raise NotFound("no such account", field="account_id")
+        raise NotFound("no such account", field=field)
     return account
 
 
@@ -109,7 +128,7 @@ def _pending(caller: Caller, account: Account, currency: str, data: dict[str, An
         type=data["type"], amount=Decimal(0), currency=currency, occurred_on=data["occurred_on"],
         payee=data.get("payee") or "", description=data.get("description") or "", notes=data.get("notes") or "",
         requested_category=data.get("category"), status="pending", base_currency=caller.base_currency,
-        correlation_id=caller.correlation_id,
+        correlation_id=caller.correlation_id, counter_account_id=data.get("counter_account_id"),
     )
 
 
@@ -120,6 +139,7 @@ def _command(caller: Caller, txn: Transaction) -> RecordTransaction:
         currency=txn.currency, occurred_on=txn.occurred_on.isoformat(), payee=txn.payee,
         description=txn.description, notes=txn.notes, category=txn.requested_category,
         correlation_id=caller.correlation_id,
+        counter_account_id=str(txn.counter_account_id) if txn.counter_account_id else None,
     )
 
 
@@ -145,6 +165,7 @@ def _lock_or_insert(cmd: RecordTransaction, uow: UnitOfWork) -> Transaction:
         occurred_on=dt.date.fromisoformat(cmd.occurred_on), payee=cmd.payee, description=cmd.description,
         notes=cmd.notes, requested_category=cmd.category, status="pending", base_currency=base or cmd.currency,
         correlation_id=cmd.correlation_id, fx_status="none",
+        counter_account_id=uuid.UUID(cmd.counter_account_id) if cmd.counter_account_id else None,
     )
     # The API inserts the pending row before it sends the command; if its commit is still in flight
     # this insert waits for it, then does nothing.
@@ -158,24 +179,21 @@ def _reject(txn: Transaction, reason: str, uow: UnitOfWork) -> None:
 
 
 def _record(txn: Transaction, account: Account, uow: UnitOfWork) -> None:
-    chosen = categorize(txn.type, txn.payee, txn.description, txn.requested_category)
-    category = find_category(txn.household_id, chosen.name, uow) or find_category(
+    decision = decide(txn, household_rules(txn.household_id, uow))
+    category = find_category(txn.household_id, decision.category, uow) or find_category(
         txn.household_id, "Uncategorized", uow)
-    txn.category_id, txn.category_source = (category.id if category else None), chosen.source
+    txn.category_id, txn.category_source, txn.category_rule_id = (category.id if category else None,
+                                                                  decision.source, decision.rule_id)
+    txn.payee, txn.tags = decision.payee, list(decision.tags)
     if txn.currency == txn.base_currency:
         txn.base_amount, txn.fx_status = txn.amount, "none"
     else:
         txn.fx_status = "pending"
     if txn.currency == account.currency:
         txn.account_amount = txn.amount
-        account.balance += signed(txn.type, txn.amount)
+        move(txn, +1, uow)
     txn.status, txn.recorded_at = "recorded", dt.datetime.now(dt.UTC)
     uow.emit(_event(txn, "TransactionRecorded", transaction_payload(txn, category.name if category else None)))
-
-
-def signed(kind: str, amount: Decimal) -> Decimal:
-    """The effect on an account balance: expenses and transfers out reduce it."""
-    return amount if kind == "income" else -amount
 
 
 def transaction_payload(txn: Transaction, category: str | None) -> dict[str, Any]:
@@ -186,6 +204,8 @@ def transaction_payload(txn: Transaction, category: str | None) -> dict[str, Any
         "occurred_on": txn.occurred_on.isoformat(), "payee": txn.payee, "category": category,
         "category_source": txn.category_source, "fx_status": txn.fx_status, "base_currency": txn.base_currency,
         "base_amount": format_amount(txn.base_amount, txn.base_currency) if txn.base_amount is not None else None,
+        "counter_account_id": str(txn.counter_account_id) if txn.counter_account_id else None,
+        "tags": list(txn.tags or []),
     }
 
 
@@ -202,3 +222,4 @@ def get_transaction(caller: Caller, transaction_id: uuid.UUID, uow: UnitOfWork) 
         if txn is None:
             raise NotFound("no such transaction")
         return txn
+
