@@ -66,7 +66,7 @@ class Metrics(dramatiq.Middleware):
         self._key = f"{IN_PROGRESS_PREFIX}{socket.gethostname()}:{os.getpid()}"
         threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True).start()
 
-    def before_process_stop(self, broker: dramatiq.Broker) -> None:
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         """Flush what is left."""
         self._stop.set()
         self.flush()

@@ -59,7 +59,6 @@ def run(pool: str) -> int:
     log.info("pool %s stopping: finishing messages in hand", pool)
     worker.stop(timeout=settings.shutdown_timeout_ms)
     wiring.outbox_marker().flush()
-    broker.emit_before("process_stop")
     broker.close()
     log.info("pool %s stopped", pool)
     return 0

@@ -21,6 +21,7 @@ from api import (
     notifications,
     observability,
     ops,
+    rules,
     security,
     tokens,
     users,
@@ -30,8 +31,8 @@ from config.logs import configure_logging
 from config.settings import get_settings
 
 #: One blueprint per resource.
-RESOURCES = (auth, users, households, tokens, accounts, categories, transactions_api, budgets, notifications, audit,
-             admin)
+RESOURCES = (auth, users, households, tokens, accounts, categories, rules, transactions_api, budgets, notifications,
+             audit, admin)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -84,7 +84,10 @@ def _pat_caller(secret: str) -> Caller:
     asked = _household_asked()
     if asked is not None and asked != token.household_id:
         raise NotFound("no such household", field="X-Household-ID")
-    caller = load_caller(token.user_id, token.household_id, g.request_id, wiring.uow())
+    try:
+        caller = load_caller(token.user_id, token.household_id, g.request_id, wiring.uow())
+    except NotFound:
+        raise Unauthorized("the token's household membership has ended") from None
     return dataclasses.replace(caller, scope=token.scope, token_id=token.id)
 
 

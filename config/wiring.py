@@ -18,6 +18,7 @@ from dramatiq.middleware import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+import models.all  # noqa: F401 - every model, so each process's metadata resolves every foreign key
 from actors.broker import FinanceBroker
 from config.crypto import install_keys
 from config.settings import get_settings

@@ -25,6 +25,8 @@ EXCHANGE_OF: dict[str, str] = {
     "TransactionUpdated": "finance.transactions",
     "TransactionDeleted": "finance.transactions",
     "ImportFinished": "finance.transactions",
+    "CategoriesMerged": "finance.transactions",
+    "RuleApplied": "finance.transactions",
     "CurrencyConverted": "finance.fx",
     "CurrencyConversionMissing": "finance.fx",
     "BudgetCreated": "finance.budgets",

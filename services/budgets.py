@@ -185,3 +185,50 @@ def _pending(budget: Budget, start: dt.date, uow: UnitOfWork) -> int:
         Transaction.type == "expense", Transaction.fx_status.in_(("pending", "missing")),
         Transaction.deleted_at.is_(None),
         Transaction.occurred_on >= start, Transaction.occurred_on < next_start(budget.period, start))) or 0
+
+
+def rebuild(household_id: uuid.UUID, cause: Event, uow: UnitOfWork) -> int:
+    """Recompute every budget entry of a household from its transactions in SQL (after a merge, a rule
+    applied over history, or to reconcile), then re-check thresholds; returns the entries counted."""
+    with uow:
+        lineage_of = _lineages(household_id, uow)
+        budgets = _budgets_locked(household_id, uow)
+        ids = [b.id for b in budgets]
+        old = set(uow.session.execute(select(BudgetEntry.budget_id, BudgetEntry.period_start).where(
+            BudgetEntry.budget_id.in_(ids))).all())
+        uow.session.execute(delete(BudgetEntry).where(BudgetEntry.budget_id.in_(ids)))
+        rows = _entries(household_id, budgets, lineage_of, uow)
+        if rows:
+            uow.session.execute(insert(BudgetEntry), rows)
+        for budget in budgets:
+            starts = {s for b, s in old if b == budget.id} | {r["period_start"] for r in rows
+                                                             if r["budget_id"] == budget.id}
+            for start in starts:
+                _alert(budget, start, cause, uow)
+        uow.commit()
+        return len(rows)
+
+
+def _lineages(household_id: uuid.UUID, uow: UnitOfWork) -> dict[uuid.UUID, set[uuid.UUID]]:
+    parents = dict(uow.session.execute(select(Category.id, Category.parent_id).where(
+        Category.household_id == household_id)).all())
+    lineages = {}
+    for start in parents:
+        found, node = set(), start
+        while node is not None and node not in found:
+            found.add(node)
+            node = parents.get(node)
+        lineages[start] = found
+    return lineages
+
+
+def _entries(household_id: uuid.UUID, budgets: list[Budget], lineage_of: dict[uuid.UUID, set[uuid.UUID]],
+             uow: UnitOfWork) -> list[dict]:
+    txns = uow.session.execute(select(Transaction.id, Transaction.category_id, Transaction.occurred_on,
+                                      Transaction.base_amount, Transaction.base_currency).where(
+        Transaction.household_id == household_id, Transaction.status == "recorded", Transaction.type == "expense",
+        Transaction.deleted_at.is_(None), Transaction.base_amount.is_not(None))).all()
+    return [dict(budget_id=b.id, transaction_id=t.id, period_start=period_start(b.period, t.occurred_on),
+                 amount=t.base_amount)
+            for t in txns for b in budgets
+            if b.category_id in lineage_of.get(t.category_id, set()) and b.currency == t.base_currency]

@@ -12,6 +12,7 @@ from models.identity import MEMBER_ROLES, Household, HouseholdMember, User
 from services.context import Caller
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from services.identity import normalize_email
+from services.tokens import revoke_household_pats
 from services.uow import UnitOfWork
 
 
@@ -93,6 +94,8 @@ def change_role(caller: Caller, household_id: uuid.UUID, user_id: uuid.UUID, rol
     with uow:
         _require_owner(caller, household_id, uow)
         member = _member(household_id, user_id, uow)
+        if role != "owner" and uow.session.scalar(select(User.household_id).where(User.id == user_id)) == household_id:
+            raise Conflict("a personal household always keeps its own person as owner")
         if member.role == "owner" and role != "owner":
             _keep_an_owner(household_id, uow)
         member.role = role
@@ -111,6 +114,9 @@ def remove_member(caller: Caller, household_id: uuid.UUID, user_id: uuid.UUID, u
         if member.role == "owner":
             _keep_an_owner(household_id, uow)
         uow.session.delete(member)
+        # Their tokens for this household die with the membership (and stay dead if they are added again).
+        revoke_household_pats(user_id, household_id, "removed from the household", caller.user_id,
+                              caller.correlation_id, uow)
         uow.emit(Event("HouseholdMemberRemoved", {"member_id": str(user_id)}, str(household_id),
                        str(caller.user_id), caller.correlation_id, None))
         uow.commit()

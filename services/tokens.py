@@ -145,6 +145,17 @@ def revoke_pat(caller: Caller, token_id: uuid.UUID, uow: UnitOfWork) -> None:
         uow.commit()
 
 
+def revoke_household_pats(user_id: uuid.UUID, household_id: uuid.UUID, reason: str, by: uuid.UUID,
+                          correlation_id: str, uow: UnitOfWork) -> None:
+    """Revoke a user's live personal access tokens for one household, inside the caller's open unit of work."""
+    revoked = list(uow.session.scalars(update(PersonalAccessToken).where(
+        PersonalAccessToken.user_id == user_id, PersonalAccessToken.household_id == household_id,
+        PersonalAccessToken.revoked_at.is_(None)).values(revoked_at=_now()).returning(PersonalAccessToken.id)))
+    for token_id in revoked:
+        uow.emit(security_event("TokenRevoked", {"token_id": str(token_id), "reason": reason, "by": str(by)},
+                                user_id, household_id, correlation_id))
+
+
 def find_pat(secret: str, uow: UnitOfWork) -> PersonalAccessToken | None:
     """The live token with this secret; marks it used (at most once a minute)."""
     with uow:

@@ -185,6 +185,8 @@ def _record(txn: Transaction, account: Account, uow: UnitOfWork) -> None:
     txn.category_id, txn.category_source, txn.category_rule_id = (category.id if category else None,
                                                                   decision.source, decision.rule_id)
     txn.payee, txn.tags = decision.payee, list(decision.tags)
+    if decision.source == "user":
+        txn.locked = sorted({*(txn.locked or []), "category"})  # chosen by hand: no rule may change it later
     if txn.currency == txn.base_currency:
         txn.base_amount, txn.fx_status = txn.amount, "none"
     else:

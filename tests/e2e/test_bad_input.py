@@ -254,9 +254,14 @@ def _cases() -> list[Any]:
         field="account_id")
     add("transaction on another user's account", "POST", TRANSACTIONS, _body(TXN, account_id=Ref("bob_account")),
         status=404, field="account_id")
-    for what, kind in [("unknown", "refund"), ("transfer without counter account", "transfer"), ("a number", 1),
-                       ("null", None), ("capitalised", "Expense")]:
+    for what, kind in [("unknown", "refund"), ("a number", 1), ("null", None), ("capitalised", "Expense")]:
         add(f"transaction type {what}", "POST", TRANSACTIONS, _body(TXN, type=kind), field="type")
+    add("transfer without counter account", "POST", TRANSACTIONS, _body(TXN, type="transfer"),
+        field="counter_account_id")
+    add("expense with a counter account", "POST", TRANSACTIONS,
+        _body(TXN, counter_account_id=Ref("jpy_account")), field="counter_account_id")
+    add("transfer to another user's account", "POST", TRANSACTIONS,
+        _body(TXN, type="transfer", counter_account_id=Ref("bob_account")), status=404, field="counter_account_id")
     for what, amount in [*BAD_AMOUNTS, ("negative", "-12.50"), ("zero", "0"), ("zero with decimals", "0.00"),
                          ("negative zero", "-0.00")]:
         add(f"transaction amount {what}", "POST", TRANSACTIONS, _body(TXN, amount=amount), field="amount")

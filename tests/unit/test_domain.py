@@ -234,10 +234,10 @@ def test_a_new_envelope_has_a_uuid_a_version_and_an_aware_timestamp():
 
 
 def test_an_unknown_event_type_is_refused():
-    with pytest.raises(ValueError, match="TransactionDeleted"):
-        _recorded(type="TransactionDeleted")
-    data = _recorded().to_dict() | {"type": "TransactionDeleted"}
-    with pytest.raises(ValueError, match="TransactionDeleted"):
+    with pytest.raises(ValueError, match="TransactionTeleported"):
+        _recorded(type="TransactionTeleported")
+    data = _recorded().to_dict() | {"type": "TransactionTeleported"}
+    with pytest.raises(ValueError, match="TransactionTeleported"):
         Event.from_dict(data)
 
 
