@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from actors.bus import command
 from config import wiring
+from services import imports
 from services.rules import ApplyRule, apply_batch
 from services.transaction_changes import ChangeTransaction, change_transaction
 from services.transactions import RecordTransaction, record_transaction
@@ -32,3 +34,22 @@ def apply_rule_command(payload: dict[str, Any]) -> None:
     following = apply_batch(ApplyRule.from_dict(payload), wiring.uow())
     if following is not None:
         wiring.broker().send_command("categorization", "apply_rule_command", following.to_dict())
+
+
+@command("categorization")
+def start_import_command(payload: dict[str, Any]) -> None:
+    """Split a stored statement file into batch commands. Safe to run twice (each batch lands once)."""
+    for batch in imports.split(uuid.UUID(payload["import_id"]), wiring.uow()):
+        wiring.broker().send_command("categorization", "import_batch_command", batch.to_dict())
+
+
+@command("categorization")
+def import_batch_command(payload: dict[str, Any]) -> None:
+    """Land one batch of imported rows. Safe to run twice."""
+    imports.land(imports.ImportBatch.from_dict(payload), wiring.uow())
+
+
+@command("categorization")
+def revert_import_command(payload: dict[str, Any]) -> None:
+    """Remove everything an import added. Safe to run twice."""
+    imports.revert(uuid.UUID(payload["import_id"]), payload["user_id"], payload["correlation_id"], wiring.uow())

@@ -18,6 +18,7 @@ from api import (
     errors,
     headers,
     households,
+    imports,
     notifications,
     observability,
     ops,
@@ -31,8 +32,8 @@ from config.logs import configure_logging
 from config.settings import get_settings
 
 #: One blueprint per resource.
-RESOURCES = (auth, users, households, tokens, accounts, categories, rules, transactions_api, budgets, notifications,
-             audit, admin)
+RESOURCES = (auth, users, households, tokens, accounts, categories, rules, transactions_api, imports, budgets,
+             notifications, audit, admin)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -72,6 +72,7 @@ class Settings:
     cors_origins: str = field(default_factory=lambda: _env("CORS_ORIGINS"))
     proxy_count: int = field(default_factory=lambda: _int("PROXY_COUNT", 0))
     max_request_bytes: int = field(default_factory=lambda: _int("MAX_REQUEST_BYTES", 1_048_576))
+    max_import_bytes: int = field(default_factory=lambda: _int("MAX_IMPORT_BYTES", 20 * 1_048_576))
 
     def __post_init__(self) -> None:
         if self.env == "production":

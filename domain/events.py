@@ -25,6 +25,7 @@ EXCHANGE_OF: dict[str, str] = {
     "TransactionUpdated": "finance.transactions",
     "TransactionDeleted": "finance.transactions",
     "ImportFinished": "finance.transactions",
+    "ImportReverted": "finance.transactions",
     "CategoriesMerged": "finance.transactions",
     "RuleApplied": "finance.transactions",
     "CurrencyConverted": "finance.fx",

@@ -40,6 +40,8 @@ class Account(Base):
     balance: Mapped[Amount]
     created_at: Mapped[Created]
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The CSV column mapping of the last import, reused when the next file comes without one.
+    import_mapping: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class Category(Base):
@@ -99,7 +101,7 @@ class Transaction(Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     import_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     #: The bank's id (FITID) or a content hash with its occurrence: a re-import adds nothing.
-    dedupe_key: Mapped[str | None] = mapped_column(String(120))
+    dedupe_key: Mapped[str | None] = mapped_column(String(250))
     possible_duplicate_of: Mapped[uuid.UUID | None]
 
 

@@ -18,6 +18,7 @@ parsed, so a 422 there means some view parses its body before checking who is as
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import uuid
@@ -98,6 +99,9 @@ ENDPOINTS: dict[tuple[str, str], Policy] = {
     ("PATCH", "/api/v1/rules/{rule_id}"): HOUSEHOLD,
     ("DELETE", "/api/v1/rules/{rule_id}"): HOUSEHOLD,
     ("POST", "/api/v1/rules/{rule_id}/apply"): HOUSEHOLD,
+    ("POST", "/api/v1/imports"): HOUSEHOLD,
+    ("GET", "/api/v1/imports/{import_id}"): HOUSEHOLD,
+    ("DELETE", "/api/v1/imports/{import_id}"): HOUSEHOLD,
     ("POST", "/api/v1/transactions"): HOUSEHOLD,
     ("GET", "/api/v1/transactions"): HOUSEHOLD,
     ("GET", "/api/v1/transactions/{transaction_id}"): HOUSEHOLD,
@@ -115,6 +119,8 @@ ENDPOINTS: dict[tuple[str, str], Policy] = {
 }
 
 
+#: A CSV mapping for the probe statement each household imports.
+CSV_MAPPING = {"date_column": "Date", "date_format": "%Y-%m-%d", "payee_column": "Payee", "amount_column": "Amount"}
 #: A rule every household can hold.
 RULE = {"name": "Probe rule", "conditions": {"field": "payee", "op": "contains", "value": "probe"},
         "actions": [{"add_tag": "probe"}]}
@@ -320,9 +326,13 @@ def world(stack: Stack) -> Iterator[World]:
         rule = post(who, "/api/v1/rules", RULE)
         for scope in ("read", "read_write"):
             pats[f"{who}_{scope}"] = post(who, "/api/v1/tokens", {"name": f"{who} {scope}", "scope": scope})
+        statement = http.post(url + "/api/v1/imports", headers=bearer(access[who]), timeout=15, data={
+            "account_id": account["id"], "mapping": json.dumps(CSV_MAPPING)}, files={
+            "file": ("probe.csv", b"Date,Payee,Amount\n2026-10-01,Probe,-1.00\n", "text/csv")})
+        assert statement.status_code == 202, statement.text
         ids[who] = {"account_id": account["id"], "budget_id": budget["id"], "transaction_id": txn["id"],
                     "household_id": people[who]["household_id"], "token_id": pats[f"{who}_read"]["id"],
-                    "category_id": str(category["id"]), "rule_id": rule["id"]}
+                    "category_id": str(category["id"]), "rule_id": rule["id"], "import_id": statement.json()["id"]}
     alice_household = people["alice"]["household_id"]
     post("alice", f"/api/v1/households/{alice_household}/members", {"email": people["carol"]["email"],
                                                                     "role": "viewer"})
