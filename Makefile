@@ -32,6 +32,7 @@ test: install services ## the whole suite, against real PostgreSQL, RabbitMQ and
 
 bench: install services ## benchmarks: prints a table, writes docs/bench/*.json
 	$(PY) -m bench.ingest
+	$(PY) -m bench.ledger
 
 lint: install
 	$(PY) -m ruff check .

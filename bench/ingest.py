@@ -10,27 +10,20 @@ Run: `make bench` (starts what it needs on its own database and vhost).
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
-import platform
-import statistics
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from tests.support.isolation import DATABASE, VHOST  # isort: skip  (first: sets the isolated environment)
+from bench.common import drop, machine, pct, stack, write  # isort: skip  (first: sets the isolated environment)
 from sqlalchemy import create_engine, text  # isort: skip
 
 from tests.support import rabbit_admin  # isort: skip
-from tests.support.cli import run_cli
-from tests.support.client import register
-from tests.support.stack import Stack, wait_for
+from tests.support.client import register  # isort: skip
+from tests.support.isolation import VHOST  # isort: skip
+from tests.support.stack import wait_for  # isort: skip
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "bench"
 USERS = 20
 
 
@@ -48,12 +41,6 @@ class Figures:
     e2e_p50_ms: float
     e2e_p99_ms: float
     errors: int
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 1)
 
 
 def _users(url: str) -> list[tuple]:
@@ -103,8 +90,8 @@ def _load(name: str, users: list[tuple], rate: float | None, seconds: float, cli
             f.result()
     took = time.perf_counter() - start
     e2e = _end_to_end(posted)
-    return Figures(name, rate, len(posted), round(took, 1), round(len(posted) / took, 1), _pct(latencies, 50),
-                   _pct(latencies, 99), _pct(e2e, 50), _pct(e2e, 99), errors[0])
+    return Figures(name, rate, len(posted), round(took, 1), round(len(posted) / took, 1), pct(latencies, 50),
+                   pct(latencies, 99), pct(e2e, 50), pct(e2e, 99), errors[0])
 
 
 def _end_to_end(posted: dict[str, float]) -> list[float]:
@@ -157,28 +144,18 @@ def _noop_ceiling(messages: int = 5000) -> float:
 
 def main() -> None:
     """Run the benchmark and print its table."""
-    rabbit_admin.create_vhost(VHOST)
-    assert run_cli("release").returncode == 0
-    logdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    stack = Stack(logdir, env={"LOG_LEVEL": "WARNING", "WORKER_THREADS": "8", "DRAMATIQ_MAX_RETRIES": "5"}).start()
-    try:
-        users = _users(stack.url)
+    with stack(WORKER_THREADS="8", DRAMATIQ_MAX_RETRIES="5") as running:
+        users = _users(running.url)
         results = [_load("fixed 200/s", users, 200.0, 20, 32), _load("saturation", users, None, 20, 32)]
-    finally:
-        stack.stop()
     ceiling = _noop_ceiling()
     _report(results, ceiling)
-    _drop()
+    drop()
 
 
 def _report(results: list[Figures], ceiling: float) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    meta = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
-            f"Python {platform.python_version()}", "command": "make bench"}
     best = max(r.accepted_per_s for r in results)
-    (OUT / "ingest.json").write_text(json.dumps({**meta, "ingest": [asdict(r) for r in results],
-                                                 "noop_actor_messages_per_s": ceiling}, indent=2))
-    print(f"\ningest benchmark, {meta['date']}, {meta['machine']}")
+    write("ingest", {"ingest": [asdict(r) for r in results], "noop_actor_messages_per_s": ceiling})
+    print(f"\ningest benchmark, {machine()}")
     header = ("load", "sent", "tx/s", "api p50", "api p99", "e2e p50", "e2e p99", "errors")
     print(f"{header[0]:<14}" + "".join(f"{h:>10}" for h in header[1:]))
     for r in results:
@@ -186,14 +163,6 @@ def _report(results: list[Figures], ceiling: float) -> None:
         print(f"{r.name:<14}" + "".join(f"{v:>10}" for v in row))
     print(f"no-op Dramatiq actor ceiling: {ceiling} messages/s; best ingest is {best / ceiling:.1%} of it "
           f"(each transaction is ~5 messages: command + 4 event copies)")
-
-
-def _drop() -> None:
-    rabbit_admin.delete_vhost(VHOST)
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-    admin.dispose()
 
 
 if __name__ == "__main__":

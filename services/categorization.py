@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from domain.categorize import categorize
-from domain.rules import Facts, Rule, RuleError, apply_rules, parse_rule
+from domain.rules import Facts, Rule, RuleError, apply_rules, parse_rule, run_order
 from models.ledger import Rule as RuleRow
 from models.ledger import Transaction
 from services.regex_matcher import TimedMatcher
@@ -33,7 +33,7 @@ class Decision:
 
 
 def household_rules(household_id: uuid.UUID, uow: UnitOfWork) -> list[Rule]:
-    """The household's enabled rules, parsed (a rule that no longer parses is skipped and logged)."""
+    """The household's enabled rules, parsed, in the order they run (one that no longer parses is skipped)."""
     rules = []
     for row in uow.session.scalars(select(RuleRow).where(RuleRow.household_id == household_id,
                                                          RuleRow.enabled.is_(True))):
@@ -43,7 +43,7 @@ def household_rules(household_id: uuid.UUID, uow: UnitOfWork) -> list[Rule]:
                                                   "learned": row.learned}, MATCHER))
         except RuleError:
             log.warning("rule %s no longer parses; skipped", row.id)
-    return rules
+    return run_order(rules)
 
 
 def facts_of(txn: Transaction) -> Facts:
@@ -55,7 +55,7 @@ def facts_of(txn: Transaction) -> Facts:
 def decide(txn: Transaction, rules: list[Rule]) -> Decision:
     """The category, its source, and the payee and tags the rules leave."""
     locked = frozenset(txn.locked or []) | ({"category"} if txn.requested_category else frozenset())
-    outcome = apply_rules(rules, facts_of(txn), locked, matcher=MATCHER)
+    outcome = apply_rules(rules, facts_of(txn), locked, matcher=MATCHER, ordered=True)
     tags = tuple(dict.fromkeys([*(txn.tags or []), *outcome.tags]))
     if txn.requested_category:
         return Decision(txn.requested_category, "user", None, outcome.payee, tags)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -134,17 +135,32 @@ def land(batch: ImportBatch, uow: UnitOfWork) -> None:
         uow.commit()
 
 
+#: The columns an imported row fills, in COPY order.
+_COLUMNS = ("id", "household_id", "account_id", "user_id", "type", "amount", "currency", "occurred_on", "payee",
+            "description", "notes", "status", "category_id", "category_source", "category_rule_id", "tags", "locked",
+            "base_currency", "account_amount", "correlation_id", "import_id", "dedupe_key", "recorded_at",
+            "fx_status", "base_amount", "fx_rate", "fx_rate_date", "fx_source")
+
+
 def _insert_rows(record: Import, account: Account, rows: list[dict[str, Any]], uow: UnitOfWork) -> list[dict]:
+    """COPY the batch into a scratch table, then insert what is new in one statement (a dedupe key already
+    present is a duplicate: the row is skipped, whoever inserted it)."""
     base = _base(record, uow)
     rules = household_rules(record.household_id, uow)
     categories = {name.lower(): ident for ident, name in uow.session.execute(
         select(Category.id, Category.name).where(Category.household_id == record.household_id))}
     values = [_transaction(record, account, base, row, rules, categories) for row in rows]
-    result = uow.session.execute(insert(Transaction).values(values).on_conflict_do_nothing(
-        index_elements=["account_id", "dedupe_key"]).returning(Transaction.id, Transaction.amount, Transaction.type,
-                                                               Transaction.occurred_on, Transaction.payee))
-    return [{"id": r.id, "amount": r.amount if r.type == "income" else -r.amount, "occurred_on": r.occurred_on,
-             "payee": r.payee} for r in result]
+    cursor = uow.session.connection().connection.driver_connection.cursor()
+    columns = ", ".join(_COLUMNS)
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS import_rows AS SELECT {columns} FROM transactions WITH NO DATA")
+    cursor.execute("TRUNCATE import_rows")
+    with cursor.copy(f"COPY import_rows ({columns}) FROM STDIN") as copy:
+        for value in values:
+            copy.write_row([value.get(name) for name in _COLUMNS])
+    cursor.execute(f"INSERT INTO transactions ({columns}) SELECT {columns} FROM import_rows "
+                   "ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING id, amount, type, occurred_on, payee")
+    return [{"id": i, "amount": a if t == "income" else -a, "occurred_on": d, "payee": p}
+            for i, a, t, d, p in cursor.fetchall()]
 
 
 def _base(record: Import, uow: UnitOfWork) -> str:
@@ -154,10 +170,10 @@ def _base(record: Import, uow: UnitOfWork) -> str:
 def _transaction(record: Import, account: Account, base: str, row: dict[str, Any], rules: list,
                  categories: dict[str, uuid.UUID]) -> dict[str, Any]:
     signed = Decimal(row["amount"])
-    txn = Transaction(household_id=record.household_id, account_id=account.id, user_id=record.user_id,
-                      type="income" if signed > 0 else "expense", amount=abs(signed), currency=account.currency,
-                      occurred_on=dt.date.fromisoformat(row["occurred_on"]), payee=row["payee"][:200],
-                      description=row["description"], notes="", tags=[], locked=[])
+    txn = SimpleNamespace(account_id=account.id, type="income" if signed > 0 else "expense", amount=abs(signed),
+                          currency=account.currency, occurred_on=dt.date.fromisoformat(row["occurred_on"]),
+                          payee=row["payee"][:200], description=row["description"], tags=[], locked=[],
+                          requested_category=None)
     decision = decide(txn, rules)
     values = dict(id=uuid.uuid4(), household_id=record.household_id, account_id=account.id, user_id=record.user_id,
                   type=txn.type, amount=txn.amount, currency=account.currency, occurred_on=txn.occurred_on,
@@ -170,7 +186,7 @@ def _transaction(record: Import, account: Account, base: str, row: dict[str, Any
     return values
 
 
-def _converted(txn: Transaction, base: str) -> dict[str, Any]:
+def _converted(txn: SimpleNamespace, base: str) -> dict[str, Any]:
     """Imported rows in another currency than the base convert at the ECB rate of their date, or are flagged."""
     if txn.currency == base:
         return {"base_amount": txn.amount}
