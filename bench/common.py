@@ -37,11 +37,15 @@ def pct(values: list[float], q: int) -> float:
 
 
 @contextmanager
-def stack(**env: str) -> Iterator[Stack]:
-    """The whole stack on a fresh database and vhost, torn down afterwards."""
+def stack(processes: dict[str, int] | None = None, **env: str) -> Iterator[Stack]:
+    """The whole stack on a fresh database and vhost (with `processes` per pool where more than one), torn
+    down afterwards."""
     rabbit_admin.create_vhost(VHOST)
     assert run_cli("release").returncode == 0
     running = Stack(Path(tempfile.mkdtemp(prefix="bench-")), env={"LOG_LEVEL": "WARNING", **env}).start()
+    for pool, count in (processes or {}).items():
+        for n in range(2, count + 1):
+            running.start_pool(pool, f"{pool}-{n}")
     try:
         yield running
     finally:

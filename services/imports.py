@@ -113,24 +113,28 @@ def split(import_id: uuid.UUID, uow: UnitOfWork) -> Iterator[ImportBatch]:
 
 def land(batch: ImportBatch, uow: UnitOfWork) -> None:
     """Insert a batch's new rows as recorded, categorized transactions; count duplicates; flag near matches;
-    move the balance once. Safe to run twice (the command id and the dedupe keys make it land once)."""
+    move the balance once. Safe to run twice (the command id and the dedupe keys make it land once).
+    Batches of one import run in parallel: the shared rows (import, account) are only touched at the end,
+    by atomic increments, so their locks are held for milliseconds."""
     command_id = uuid.uuid5(uuid.NAMESPACE_URL, f"import:{batch.import_id}:{batch.index}")
     with uow:
         claimed = uow.session.execute(insert(ProcessedCommand).values(command_id=command_id)
                                       .on_conflict_do_nothing().returning(ProcessedCommand.command_id)).first()
-        record = uow.session.get(Import, uuid.UUID(batch.import_id), with_for_update=True)
+        record = uow.session.get(Import, uuid.UUID(batch.import_id))
         if claimed is None or record is None or record.status != "running":
             uow.commit()
             return
-        account = uow.session.get(Account, record.account_id, with_for_update=True)
+        account = uow.session.get(Account, record.account_id)
         inserted = _insert_rows(record, account, batch.rows, uow)
         flagged = _flag_near_matches(record, inserted, uow)
-        account.balance += sum((t["amount"] for t in inserted), Decimal(0))
-        record.imported += len(inserted)
-        record.duplicates += len(batch.rows) - len(inserted)
-        record.possible_duplicates += flagged
-        record.batches_done += 1
-        if record.batches_done == record.batches_total:
+        uow.session.execute(update(Account).where(Account.id == account.id).values(
+            balance=Account.balance + sum((t["amount"] for t in inserted), Decimal(0))))
+        done, total = uow.session.execute(update(Import).where(Import.id == record.id).values(
+            imported=Import.imported + len(inserted), duplicates=Import.duplicates + len(batch.rows) - len(inserted),
+            possible_duplicates=Import.possible_duplicates + flagged, batches_done=Import.batches_done + 1,
+        ).returning(Import.batches_done, Import.batches_total)).one()
+        if done == total:
+            uow.session.refresh(record)
             _finish(record, uow)
         uow.commit()
 
