@@ -23,6 +23,6 @@ def budgets_on_event(envelope: dict[str, Any]) -> None:
     """Bring budgets up to date with one transaction. Safe to run twice."""
     event = Event.from_dict(envelope)
     if event.type in _TRANSACTION_EVENTS:
-        apply_transaction(uuid.UUID(event.payload["transaction_id"]), event, wiring.uow())
+        apply_transaction(uuid.UUID(event.payload["transaction_id"]), event, wiring.uow(), wiring.redis_client())
     elif event.type in _HOUSEHOLD_EVENTS:
-        rebuild(uuid.UUID(event.household_id), event, wiring.uow())
+        rebuild(uuid.UUID(event.household_id), event, wiring.uow(), wiring.redis_client())

@@ -75,6 +75,7 @@ class StatusOut(Schema):
     currency = fields.String()
     thresholds_crossed = fields.List(fields.Integer())
     pending_conversion = fields.Integer()
+    carried_in = fields.String()
 
 
 def parse_period(period: str, label: str) -> dt.date:
@@ -145,8 +146,9 @@ class BudgetStatus(MethodView):
         caller = current_caller()
         budget, _ = budgets.get_budget(caller, budget_id, wiring.uow())
         on = parse_period(budget.period, query["period"]) if query["period"] else dt.date.today()
-        s = budgets.status(caller, budget_id, on, wiring.uow())
+        s = budgets.status(caller, budget_id, on, wiring.uow(), wiring.redis_client())
         return {"budget_id": str(s.budget_id), "category": s.category, "period": s.period,
                 "spent": money_out(s.spent, s.currency), "remaining": money_out(s.remaining, s.currency),
                 "limit": money_out(s.limit, s.currency), "percent": str(s.percent), "currency": s.currency,
-                "thresholds_crossed": s.thresholds_crossed, "pending_conversion": s.pending_conversion}
+                "thresholds_crossed": s.thresholds_crossed, "pending_conversion": s.pending_conversion,
+                "carried_in": money_out(s.carried_in, s.currency)}

@@ -157,7 +157,13 @@ def create_admin(email: str) -> None:
 
 @cli.command()
 def reconcile() -> None:
-    """Publish committed events still waiting in the outbox, and report what is left."""
+    """Prove Redis can be rebuilt from SQL: fix every budget total that differs; publish the outbox backlog."""
+    from services.budget_totals import reconcile as reconcile_totals
+
+    differences = reconcile_totals(wiring.redis_client(), wiring.uow())
+    for d in differences:
+        click.echo(f"budget {d.budget_id} period {d.period_start}: redis {d.redis_total} sql {d.sql_total} -> fixed")
+    click.echo(f"budget totals: {len(differences)} fixed")
     sent = relay_pending(wiring.session_factory(), wiring.publish, older_than_seconds=0, limit=100_000)
     click.echo(f"outbox: published {sent}, still waiting {unpublished_count(wiring.session_factory())}")
 

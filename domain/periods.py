@@ -68,3 +68,28 @@ def next_start(period: str, start: dt.date) -> dt.date:
     if period == "yearly":
         return start.replace(year=start.year + 1)
     return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+#: How unspent or overspent money moves into the next period.
+ROLLOVERS = ("none", "surplus", "surplus_and_deficit")
+
+
+def carried_in(limit: Decimal, spent_before: list[Decimal], mode: str) -> Decimal:
+    """What earlier periods carry into this one: with `surplus` only money left over (never negative),
+    with `surplus_and_deficit` overspending too, with `none` nothing. `spent_before` runs oldest first."""
+    carry = Decimal(0)
+    if mode == "none":
+        return carry
+    for spent in spent_before:
+        left = limit + carry - spent
+        carry = max(left, Decimal(0)) if mode == "surplus" else left
+    return carry
+
+
+def periods_between(period: str, first: dt.date, last: dt.date) -> list[dt.date]:
+    """The starts of every period from the one containing `first` up to, not including, the one of `last`."""
+    starts, start, end = [], period_start(period, first), period_start(period, last)
+    while start < end:
+        starts.append(start)
+        start = next_start(period, start)
+    return starts

@@ -7,14 +7,16 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+import redis
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
 from domain.money import format_amount
-from domain.periods import crossed, next_start, percent, period_label, period_start
+from domain.periods import carried_in, crossed, next_start, percent, period_label, period_start, periods_between
 from models.budgets import Budget, BudgetAlert, BudgetEntry
 from models.ledger import Category, Transaction
+from services import budget_totals
 from services.accounts import find_category
 from services.context import Caller
 from services.errors import Invalid, NotFound
@@ -58,16 +60,19 @@ def list_budgets(caller: Caller, uow: UnitOfWork) -> list[tuple[Budget, str]]:
             Budget.household_id == caller.household_id).order_by(Budget.created_at))]
 
 
-def apply_transaction(transaction_id: uuid.UUID, cause: Event, uow: UnitOfWork) -> None:
-    """Count a transaction's current state in every budget it belongs to; re-check the thresholds of the
-    periods it entered or left. Safe to run twice, in any order."""
+def apply_transaction(transaction_id: uuid.UUID, cause: Event, uow: UnitOfWork,
+                      totals: redis.Redis | None = None) -> None:
+    """Count a transaction's current state in every budget it belongs to (SQL, and the running totals in
+    Redis); re-check the thresholds of the periods it entered or left. Safe to run twice, in any order."""
     with uow:
         txn = uow.session.get(Transaction, transaction_id)
         if txn is None:
             return
         lineage = _lineage(txn, uow)
         for budget in _budgets_locked(txn.household_id, uow):
-            for start in _count(budget, txn, lineage, uow):
+            for start, amount in _count(budget, txn, lineage, uow).items():
+                if totals is not None:
+                    budget_totals.record(totals, budget, start, txn.id, amount)
                 _alert(budget, start, cause, uow)
         uow.commit()
 
@@ -95,11 +100,13 @@ def _counts(budget: Budget, txn: Transaction, lineage: set[uuid.UUID]) -> bool:
             and budget.currency == txn.base_currency)
 
 
-def _count(budget: Budget, txn: Transaction, lineage: set[uuid.UUID], uow: UnitOfWork) -> set[dt.date]:
-    """Bring the budget's entry for this transaction up to date; the periods whose totals may have moved."""
+def _count(budget: Budget, txn: Transaction, lineage: set[uuid.UUID],
+           uow: UnitOfWork) -> dict[dt.date, Decimal | None]:
+    """Bring the budget's entry for this transaction up to date; the periods it touched, each with the amount
+    it now counts there (None: no longer counted)."""
     before = uow.session.scalar(select(BudgetEntry.period_start).where(
         BudgetEntry.budget_id == budget.id, BudgetEntry.transaction_id == txn.id))
-    touched = {before} if before else set()
+    touched: dict[dt.date, Decimal | None] = {before: None} if before else {}
     if not _counts(budget, txn, lineage):
         if before:
             uow.session.execute(delete(BudgetEntry).where(BudgetEntry.budget_id == budget.id,
@@ -110,7 +117,7 @@ def _count(budget: Budget, txn: Transaction, lineage: set[uuid.UUID], uow: UnitO
     uow.session.execute(insert(BudgetEntry).values(**entry).on_conflict_do_update(
         index_elements=["budget_id", "transaction_id"],
         set_={"amount": entry["amount"], "period_start": entry["period_start"]}))
-    return touched | {start}
+    return {**touched, start: txn.base_amount}
 
 
 def spent(budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> Decimal:
@@ -120,13 +127,27 @@ def spent(budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> Decimal:
     return Decimal(total)
 
 
+def limit_for(budget: Budget, start: dt.date, uow: UnitOfWork) -> tuple[Decimal, Decimal]:
+    """The budget's limit in a period and what rollover carried into it from the periods before."""
+    if budget.rollover == "none":
+        return budget.amount, Decimal(0)
+    sums = dict(uow.session.execute(select(BudgetEntry.period_start, func.sum(BudgetEntry.amount)).where(
+        BudgetEntry.budget_id == budget.id, BudgetEntry.period_start < start).group_by(BudgetEntry.period_start)
+    ).tuples().all())
+    first = min([budget.created_at.date(), *sums]) if sums else budget.created_at.date()
+    before = [Decimal(sums.get(p, 0)) for p in periods_between(budget.period, first, start)]
+    carry = carried_in(budget.amount, before, budget.rollover)
+    return budget.amount + carry, carry
+
+
 def _alert(budget: Budget, start: dt.date, cause: Event, uow: UnitOfWork) -> None:
     total = spent(budget.id, start, uow)
-    reached = crossed(total, budget.amount, budget.thresholds)
+    limit, _ = limit_for(budget, start, uow)
+    reached = crossed(total, limit, budget.thresholds) if limit > 0 else set(budget.thresholds) if total > 0 else set()
     alerted = set(uow.session.scalars(select(BudgetAlert.threshold).where(
         BudgetAlert.budget_id == budget.id, BudgetAlert.period_start == start)))
     for threshold in sorted(reached - alerted):
-        event = cause.caused("BudgetThresholdCrossed", _crossing(budget, start, threshold, total))
+        event = cause.caused("BudgetThresholdCrossed", _crossing(budget, start, threshold, total, limit))
         uow.session.add(BudgetAlert(budget_id=budget.id, period_start=start, threshold=threshold,
                                     event_id=uuid.UUID(event.event_id)))
         uow.emit(event)
@@ -137,10 +158,10 @@ def _alert(budget: Budget, start: dt.date, cause: Event, uow: UnitOfWork) -> Non
             BudgetAlert.threshold.in_(alerted - reached)))
 
 
-def _crossing(budget: Budget, start: dt.date, threshold: int, total: Decimal) -> dict[str, str | int]:
+def _crossing(budget: Budget, start: dt.date, threshold: int, total: Decimal, limit: Decimal) -> dict[str, str | int]:
     return {"budget_id": str(budget.id), "period": period_label(budget.period, start), "threshold": threshold,
-            "spent": format_amount(total, budget.currency), "limit": format_amount(budget.amount, budget.currency),
-            "currency": budget.currency, "percent": str(percent(total, budget.amount))}
+            "spent": format_amount(total, budget.currency), "limit": format_amount(limit, budget.currency),
+            "currency": budget.currency, "percent": str(percent(total, limit)) if limit > 0 else "100.00"}
 
 
 @dataclass(frozen=True)
@@ -155,6 +176,7 @@ class BudgetStatus:
     currency: str
     thresholds_crossed: list[int]
     pending_conversion: int
+    carried_in: Decimal = Decimal(0)
 
     @property
     def remaining(self) -> Decimal:
@@ -163,19 +185,24 @@ class BudgetStatus:
 
     @property
     def percent(self) -> Decimal:
-        """Spent as a percentage of the limit."""
-        return percent(self.spent, self.limit)
+        """Spent as a percentage of the limit (of this period, rollover included)."""
+        return percent(self.spent, self.limit) if self.limit > 0 else Decimal("100.00")
 
 
-def status(caller: Caller, budget_id: uuid.UUID, on: dt.date, uow: UnitOfWork) -> BudgetStatus:
-    """The budget's spent, remaining and crossed thresholds in the period containing `on`."""
+def status(caller: Caller, budget_id: uuid.UUID, on: dt.date, uow: UnitOfWork,
+           totals: redis.Redis | None = None) -> BudgetStatus:
+    """The budget's spent (the running total), remaining, rollover and crossed thresholds in the period
+    containing `on`."""
     budget, category = get_budget(caller, budget_id, uow)
     start = period_start(budget.period, on)
+    used = budget_totals.spent(totals, budget.id, start, uow) if totals is not None else None
     with uow:
         alerted = sorted(uow.session.scalars(select(BudgetAlert.threshold).where(
             BudgetAlert.budget_id == budget.id, BudgetAlert.period_start == start)))
-        return BudgetStatus(budget.id, category, period_label(budget.period, start), spent(budget.id, start, uow),
-                            budget.amount, budget.currency, alerted, _pending(budget, start, uow))
+        limit, carry = limit_for(budget, start, uow)
+        used = spent(budget.id, start, uow) if used is None else used
+        return BudgetStatus(budget.id, category, period_label(budget.period, start), used, limit, budget.currency,
+                            alerted, _pending(budget, start, uow), carry)
 
 
 def _pending(budget: Budget, start: dt.date, uow: UnitOfWork) -> int:
@@ -187,7 +214,7 @@ def _pending(budget: Budget, start: dt.date, uow: UnitOfWork) -> int:
         Transaction.occurred_on >= start, Transaction.occurred_on < next_start(budget.period, start))) or 0
 
 
-def rebuild(household_id: uuid.UUID, cause: Event, uow: UnitOfWork) -> int:
+def rebuild(household_id: uuid.UUID, cause: Event, uow: UnitOfWork, totals: redis.Redis | None = None) -> int:
     """Recompute every budget entry of a household from its transactions in SQL (after a merge, a rule
     applied over history, or to reconcile), then re-check thresholds; returns the entries counted."""
     with uow:
@@ -204,6 +231,8 @@ def rebuild(household_id: uuid.UUID, cause: Event, uow: UnitOfWork) -> int:
             starts = {s for b, s in old if b == budget.id} | {r["period_start"] for r in rows
                                                              if r["budget_id"] == budget.id}
             for start in starts:
+                if totals is not None:
+                    budget_totals.rebuild(totals, budget, start, uow)
                 _alert(budget, start, cause, uow)
         uow.commit()
         return len(rows)

@@ -268,3 +268,31 @@ def test_each_event_travels_on_its_familys_exchange():
 def test_a_monthly_label_must_be_plain_ascii_and_whole(label: str) -> None:
     with pytest.raises(ValueError):
         parse_label("monthly", label)
+
+
+@pytest.mark.parametrize("mode, spent, carried", [
+    ("none", ["60", "130"], "0"),
+    ("surplus", ["60"], "40"),
+    ("surplus", ["60", "130"], "10"),
+    ("surplus", ["130", "60"], "40"),
+    ("surplus_and_deficit", ["130"], "-30"),
+    ("surplus_and_deficit", ["130", "60"], "10"),
+])
+def test_rollover_carries_by_mode(mode: str, spent: list[str], carried: str) -> None:
+    from decimal import Decimal
+
+    from domain.periods import carried_in
+
+    assert carried_in(Decimal("100"), [Decimal(s) for s in spent], mode) == Decimal(carried)
+
+
+def test_periods_between_covers_month_ends_leap_years_and_weeks() -> None:
+    import datetime as dt
+
+    from domain.periods import periods_between
+
+    assert periods_between("monthly", dt.date(2028, 1, 31), dt.date(2028, 4, 1)) == [
+        dt.date(2028, 1, 1), dt.date(2028, 2, 1), dt.date(2028, 3, 1)]
+    assert periods_between("weekly", dt.date(2028, 2, 29), dt.date(2028, 3, 13)) == [
+        dt.date(2028, 2, 28), dt.date(2028, 3, 6)]
+    assert periods_between("yearly", dt.date(2027, 12, 31), dt.date(2028, 1, 1)) == [dt.date(2027, 1, 1)]

@@ -1,0 +1,114 @@
+"""Running budget totals in Redis, in integer minor units; PostgreSQL stays the truth.
+
+Each budget period is a Redis hash: one field per counted transaction (its amount) and `__total`. A Lua
+script sets a transaction's amount and moves the total by the difference, so applying the same state twice
+changes nothing (redelivery, a worker killed mid-message). The script runs while the budget's row is
+locked, just before the SQL commit; a hash that does not exist (Redis flushed) is left alone and rebuilt
+from SQL on the next read, under the same lock. `reconcile` compares every total with SQL and fixes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+import redis
+from sqlalchemy import select
+
+from domain.money import from_minor_units, quantize, to_minor_units
+from models.budgets import Budget, BudgetEntry
+from services.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+#: The field holding a period's total.
+TOTAL = "__total"
+_SET_ENTRY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local new = tonumber(ARGV[2])
+if ARGV[3] == '1' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return redis.call('HINCRBY', KEYS[1], '__total', new - old)
+"""
+
+
+def key(budget_id: uuid.UUID, start: dt.date) -> str:
+    """The Redis key of one budget period."""
+    return f"budget:{budget_id}:{start.isoformat()}"
+
+
+def record(client: redis.Redis, budget: Budget, start: dt.date, transaction_id: uuid.UUID,
+           amount: Decimal | None) -> None:
+    """Set (or with None remove) one transaction's amount in a period's running total; a missing total is
+    left for the next read to rebuild."""
+    units = 0 if amount is None else to_minor_units(amount, budget.currency)
+    try:
+        client.eval(_SET_ENTRY, 1, key(budget.id, start), str(transaction_id), units, "1" if amount is None else "0")
+    except redis.RedisError:
+        log.warning("running total of budget %s not updated; reconcile will repair it", budget.id)
+
+
+def _sql_entries(budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> dict[str, Decimal]:
+    return {str(t): a for t, a in uow.session.execute(select(BudgetEntry.transaction_id, BudgetEntry.amount).where(
+        BudgetEntry.budget_id == budget_id, BudgetEntry.period_start == start))}
+
+
+def rebuild(client: redis.Redis, budget: Budget, start: dt.date, uow: UnitOfWork) -> Decimal:
+    """Write a period's total from SQL (the caller holds the budget's row lock); returns it."""
+    entries = _sql_entries(budget.id, start, uow)
+    units = {t: to_minor_units(a, budget.currency) for t, a in entries.items()}
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(key(budget.id, start))
+    pipe.hset(key(budget.id, start), mapping={**units, TOTAL: sum(units.values())})
+    pipe.execute()
+    return sum(entries.values(), Decimal(0))
+
+
+def spent(client: redis.Redis, budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> Decimal:
+    """A period's spent total from Redis; rebuilt from SQL when Redis lost it (or cannot be reached)."""
+    try:
+        units = client.hget(key(budget_id, start), TOTAL)
+    except redis.RedisError:
+        units = None
+    with uow:
+        budget = uow.session.get(Budget, budget_id)
+        if units is not None:
+            return from_minor_units(int(units), budget.currency)
+        budget = uow.session.get(Budget, budget_id, with_for_update=True)
+        try:
+            total = rebuild(client, budget, start, uow)
+        except redis.RedisError:
+            total = sum(_sql_entries(budget_id, start, uow).values(), Decimal(0))
+        uow.commit()
+        return total
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A period whose Redis total disagreed with SQL."""
+
+    budget_id: uuid.UUID
+    period_start: dt.date
+    redis_total: Decimal | None
+    sql_total: Decimal
+
+
+def reconcile(client: redis.Redis, uow: UnitOfWork) -> list[Difference]:
+    """Compare every budget period's running total with SQL; rebuild and report those that differ."""
+    differences = []
+    with uow:
+        periods = uow.session.execute(select(BudgetEntry.budget_id, BudgetEntry.period_start).distinct()).all()
+    for budget_id, start in periods:
+        with uow:
+            budget = uow.session.get(Budget, budget_id, with_for_update=True)
+            raw = client.hget(key(budget_id, start), TOTAL)
+            have = None if raw is None else from_minor_units(int(raw), budget.currency)
+            truth = quantize(sum(_sql_entries(budget_id, start, uow).values(), Decimal(0)), budget.currency)
+            if have != truth or client.hlen(key(budget_id, start)) != len(_sql_entries(budget_id, start, uow)) + 1:
+                rebuild(client, budget, start, uow)
+                differences.append(Difference(budget_id, start, have, truth))
+            uow.commit()
+    return differences
