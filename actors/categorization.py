@@ -39,8 +39,10 @@ def apply_rule_command(payload: dict[str, Any]) -> None:
 @command("categorization")
 def start_import_command(payload: dict[str, Any]) -> None:
     """Split a stored statement file into batch commands. Safe to run twice (each batch lands once)."""
-    for batch in imports.split(uuid.UUID(payload["import_id"]), wiring.uow()):
+    def send(batch: imports.ImportBatch) -> None:
         wiring.broker().send_command("categorization", "import_batch_command", batch.to_dict())
+
+    imports.split(uuid.UUID(payload["import_id"]), wiring.uow(), send)
 
 
 @command("categorization")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from types import SimpleNamespace
@@ -87,28 +87,38 @@ def _row_payload(row: ImportedRow, key: str, currency: str) -> dict[str, Any]:
             "payee": row.payee, "description": row.description, "key": key}
 
 
-def split(import_id: uuid.UUID, uow: UnitOfWork) -> Iterator[ImportBatch]:
-    """Parse a queued import into batch commands (recording row errors and totals). Re-running it after a
-    crash yields the same batches: each lands once."""
+def split(import_id: uuid.UUID, uow: UnitOfWork, send: Callable[[ImportBatch], None]) -> None:
+    """Parse a queued import and send each batch as soon as it is parsed, so rows land while the rest of the
+    file is read; then record the totals and row errors. Re-running it after a crash sends the same batches
+    again, and each lands once."""
     with uow:
         record = uow.session.get(Import, import_id, with_for_update=True)
         if record is None or record.status not in ("queued", "running"):
             return
+        record.status = "running"
+        content, kind, mapping, account_id = record.content, record.format, record.mapping, record.account_id
         currency = uow.session.scalar(select(Account.currency).where(Account.id == record.account_id))
-        keys, errors, good, batches = DuplicateKeys(record.account_id), [], 0, []
-        for chunk in batched(rows_of(record.content, record.format, record.mapping, currency), BATCH_ROWS):
-            rows = [r for r in chunk if isinstance(r, ImportedRow)]
-            errors += [{"line": e.line, "reason": e.reason} for e in chunk if isinstance(e, RowError)]
-            good += len(rows)
-            if rows:
-                batches.append(ImportBatch(str(import_id), len(batches),
-                                           [_row_payload(r, keys.key(r), currency) for r in rows]))
-        record.status, record.rows_total, record.rejected = "running", good + len(errors), len(errors)
-        record.errors, record.batches_total = errors[:MAX_ERRORS], len(batches)
-        if not batches:
+        uow.commit()
+    keys, errors, good, sent = DuplicateKeys(account_id), [], 0, 0
+    for chunk in batched(rows_of(content, kind, mapping, currency), BATCH_ROWS):
+        rows = [r for r in chunk if isinstance(r, ImportedRow)]
+        errors += [{"line": e.line, "reason": e.reason} for e in chunk if isinstance(e, RowError)]
+        good += len(rows)
+        if rows:
+            send(ImportBatch(str(import_id), sent, [_row_payload(r, keys.key(r), currency) for r in rows]))
+            sent += 1
+    _close_split(import_id, good, errors, sent, uow)
+
+
+def _close_split(import_id: uuid.UUID, good: int, errors: list[dict], batches: int, uow: UnitOfWork) -> None:
+    """Record what the file held; finish the import here when every batch already landed."""
+    with uow:
+        record = uow.session.get(Import, import_id, with_for_update=True)
+        record.rows_total, record.rejected = good + len(errors), len(errors)
+        record.errors, record.batches_total = errors[:MAX_ERRORS], batches
+        if record.status == "running" and record.batches_done == batches:
             _finish(record, uow)
         uow.commit()
-    yield from batches
 
 
 def land(batch: ImportBatch, uow: UnitOfWork) -> None:
@@ -133,7 +143,7 @@ def land(batch: ImportBatch, uow: UnitOfWork) -> None:
             imported=Import.imported + len(inserted), duplicates=Import.duplicates + len(batch.rows) - len(inserted),
             possible_duplicates=Import.possible_duplicates + flagged, batches_done=Import.batches_done + 1,
         ).returning(Import.batches_done, Import.batches_total)).one()
-        if done == total:
+        if done == total:  # batches_total stays 0 until the file is read through: the splitter finishes then
             uow.session.refresh(record)
             _finish(record, uow)
         uow.commit()
