@@ -50,13 +50,21 @@ def redis_client() -> redis.Redis:
     return redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
 
 
+def message_middleware(retries: Retries) -> list[dramatiq.Middleware]:
+    """The middleware every broker of the platform runs, in order, with the given retry policy (metrics,
+    which need Redis, are added by `broker()`)."""
+    from actors.middleware import Correlation
+
+    return [AgeLimit(), TimeLimit(time_limit=300_000), ShutdownNotifications(), Callbacks(), Pipelines(), retries,
+            CurrentMessage(), Correlation()]
+
+
 def _middleware() -> list[dramatiq.Middleware]:
-    from actors.middleware import Correlation, Metrics
+    from actors.middleware import Metrics
 
     s = get_settings()
-    return [AgeLimit(), TimeLimit(time_limit=300_000), ShutdownNotifications(), Callbacks(), Pipelines(),
-            Retries(max_retries=s.max_retries, min_backoff=s.min_backoff_ms, max_backoff=s.max_backoff_ms),
-            CurrentMessage(), Correlation(), Metrics(redis_client)]
+    retries = Retries(max_retries=s.max_retries, min_backoff=s.min_backoff_ms, max_backoff=s.max_backoff_ms)
+    return [*message_middleware(retries), Metrics(redis_client)]
 
 
 @cache

@@ -447,14 +447,20 @@ def _csv_row(line: int, cells: list[str], columns: _Columns, mapping: CsvMapping
     if shape:
         return RowError(line, shape)
     reasons: list[str] = []
-    values: dict[str, Any] = {}
-    steps: tuple[tuple[str, Callable[[], Any]], ...] = (
+    return build_row(line, (
         ("occurred_on", lambda: parse_date(cells[columns.date], mapping.date_format)),
         ("amount", lambda: _signed_amount(cells, columns, mapping, currency)),
         ("payee", lambda: check_text("payee", cells[columns.payee])),
         ("description", lambda: check_text("description", _cell(cells, columns.description))),
         ("bank_id", lambda: check_bank_id(_cell(cells, columns.bank_id))),
-    )
+    ), reasons)
+
+
+def build_row(line: int, steps: tuple[tuple[str, Callable[[], Any]], ...],
+              reasons: list[str] | None = None) -> ImportedRow | RowError:
+    """Run each field's parser; the row, or one RowError naming every reason the row was refused."""
+    reasons = list(reasons or [])
+    values: dict[str, Any] = {}
     for name, step in steps:
         try:
             values[name] = step()

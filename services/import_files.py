@@ -19,6 +19,7 @@ from domain.imports import (
     ImportFormatError,
     RowError,
     UnsupportedFileType,
+    build_row,
     check_bank_id,
     check_text,
     normalize_text,
@@ -179,22 +180,13 @@ def _ofx_row(line: int, transaction: ET.Element, currency: str) -> ImportedRow |
     """One STMTTRN as an ImportedRow (NAME, else PAYEE/NAME, else MEMO as payee), or a RowError."""
     memo = _text(transaction, "MEMO") or ""
     payee = _text(transaction, "NAME") or _text(transaction, "PAYEE/NAME") or memo
-    reasons: list[str] = []
-    values: dict[str, object] = {}
-    for name, step in (
+    return build_row(line, (
         ("occurred_on", lambda: _posted_on(_text(transaction, "DTPOSTED"))),
         ("amount", lambda: _ofx_amount(_text(transaction, "TRNAMT"), currency)),
         ("payee", lambda: check_text("payee", payee)),
         ("description", lambda: check_text("description", memo)),
         ("bank_id", lambda: check_bank_id(_text(transaction, "FITID"))),
-    ):
-        try:
-            values[name] = step()
-        except ValueError as exc:
-            reasons.append(str(exc))
-    if reasons:
-        return RowError(line, "; ".join(reasons))
-    return ImportedRow(line=line, **values)  # type: ignore[arg-type]
+    ))
 
 
 def _ofx_rows(transactions: list[ET.Element], currency: str) -> Iterator[ImportedRow | RowError]:

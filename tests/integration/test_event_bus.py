@@ -21,18 +21,10 @@ import dramatiq
 import pika
 import pytest
 from dramatiq.message import Message
-from dramatiq.middleware import (
-    AgeLimit,
-    Callbacks,
-    CurrentMessage,
-    Pipelines,
-    Retries,
-    ShutdownNotifications,
-    TimeLimit,
-)
+from dramatiq.middleware import CurrentMessage, Retries
 
 from actors.broker import EventUnroutable, FinanceBroker
-from actors.middleware import Correlation
+from config.wiring import message_middleware
 from domain.events import Event
 from tests.support import rabbit_admin
 
@@ -161,11 +153,9 @@ def bus() -> Iterator[Bus]:
     broker: FinanceBroker | None = None
     worker: dramatiq.Worker | None = None
     try:
-        broker = FinanceBroker(url=rabbit_admin.amqp_url(vhost), middleware=[
-            AgeLimit(), TimeLimit(time_limit=30_000), ShutdownNotifications(), Callbacks(), Pipelines(),
-            Retries(max_retries=MAX_RETRIES, min_backoff=50, max_backoff=200),
-            CurrentMessage(), Correlation(), DelayRecorder(seen),
-        ])
+        retries = Retries(max_retries=MAX_RETRIES, min_backoff=50, max_backoff=200)
+        broker = FinanceBroker(url=rabbit_admin.amqp_url(vhost),
+                               middleware=[*message_middleware(retries), DelayRecorder(seen)])
         _declare_actors(broker, seen)
         broker.declare_topology(EXCHANGES)
         worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
