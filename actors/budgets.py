@@ -15,7 +15,7 @@ QUEUES = ("budgets.events",)
 #: The events that change what a transaction counts for.
 _TRANSACTION_EVENTS = {"TransactionRecorded", "TransactionUpdated", "TransactionDeleted", "CurrencyConverted"}
 #: Events that move many transactions at once: the household's budgets are rebuilt from SQL.
-_HOUSEHOLD_EVENTS = {"CategoriesMerged", "RuleApplied", "ImportFinished", "ImportReverted"}
+_HOUSEHOLD_EVENTS = {"CategoriesMerged", "RuleApplied", "ImportFinished", "ImportReverted", "HistoryReconverted"}
 
 
 @subscriber("budgets.events", exchanges=("finance.transactions", "finance.fx"))

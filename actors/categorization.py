@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from actors import goals as _goals  # noqa: F401 - goal and group contributions are recorded by this pool too
 from actors.bus import command
 from config import wiring
 from services import imports

@@ -16,6 +16,9 @@ from api import (
     budgets,
     categories,
     errors,
+    fx,
+    goals,
+    groups,
     headers,
     households,
     imports,
@@ -26,6 +29,7 @@ from api import (
     security,
     tokens,
     users,
+    ws,
 )
 from api import transactions as transactions_api
 from config.logs import configure_logging
@@ -33,7 +37,7 @@ from config.settings import get_settings
 
 #: One blueprint per resource.
 RESOURCES = (auth, users, households, tokens, accounts, categories, rules, transactions_api, imports, budgets,
-             notifications, audit, admin)
+             goals, groups, fx, notifications, audit, admin)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -58,6 +62,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for resource in RESOURCES:
         api.register_blueprint(resource.blp)
     app.register_blueprint(ops.blp)
+    ws.install(app)
     observability.install(app)
     errors.register_error_handlers(app)
     return app

@@ -1,8 +1,9 @@
-"""Operations endpoints: liveness, readiness (naming what is down) and Prometheus metrics."""
+"""Operations endpoints: liveness, readiness (naming what is down, with the FX breaker) and Prometheus metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pika
 from flask import Blueprint, Response, jsonify
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from api.observability import BUCKETS, HTTP_KEY, HTTP_LATENCY_KEY
 from config import wiring
 from config.settings import get_settings
+from services.fx_breaker import NAMESPACE, STATES
 from services.outbox import unpublished_count
 
 blp = Blueprint("ops", __name__)
@@ -62,9 +64,21 @@ def readyz() -> ResponseReturnValue:
     """Ready when PostgreSQL, RabbitMQ and Redis answer; 503 naming any that does not."""
     checks = {name: _check(probe) for name, probe in CHECKS.items()}
     down = sorted(name for name, state in checks.items() if state != "ok")
-    body = {"status": "ready" if not down else "unavailable", "checks": checks, "down": down,
-            "fx": {"provider": "ecb (shipped reference rates)", "breaker": "closed"}}
+    body = {"status": "ready" if not down else "unavailable", "checks": checks, "down": down, "fx": _fx()}
     return jsonify(body), 503 if down else 200
+
+
+def _fx() -> dict[str, Any]:
+    """The FX provider's breaker as every process shares it (an open breaker degrades FX, it is not "down")."""
+    live = bool(get_settings().fx_provider_url)
+    fx: dict[str, Any] = {"provider": "live, then ECB reference rates" if live else "ECB reference rates (shipped)",
+                          "breaker": "unknown"}
+    try:
+        state = wiring.fx_breaker_state()
+    except Exception as exc:  # noqa: BLE001 - Redis is reported above; say why the state is unknown
+        fx["breaker_error"] = type(exc).__name__
+        return fx
+    return {**fx, "breaker": state.state, "breaker_detail": state.to_json()}
 
 
 def _split(field: bytes) -> list[str]:
@@ -84,6 +98,19 @@ class RedisMetrics:
         outbox = GaugeMetricFamily("finance_outbox_unpublished", "Committed events not yet published")
         outbox.add_metric([], unpublished_count(wiring.session_factory()))
         yield outbox
+        yield from self._fx_breaker()
+
+    def _fx_breaker(self) -> Iterator[GaugeMetricFamily]:
+        state = wiring.fx_breaker_state()
+        family = GaugeMetricFamily("finance_fx_breaker_state", "The FX provider breaker: 1 for its current state",
+                                   labels=["breaker", "state"])
+        for name in STATES:
+            family.add_metric([NAMESPACE, name], 1 if state.state == name else 0)
+        yield family
+        failures = GaugeMetricFamily("finance_fx_breaker_failures", "Consecutive FX provider failures counted",
+                                     labels=["breaker"])
+        failures.add_metric([NAMESPACE], state.failures)
+        yield failures
 
     def _http(self, raw: dict[bytes, bytes]) -> CounterMetricFamily:
         family = CounterMetricFamily("finance_http_requests", "HTTP requests", labels=["method", "route", "status"])

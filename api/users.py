@@ -67,4 +67,5 @@ class Me(MethodView):
     def patch(self, data: dict) -> dict:
         """Change your name or phone."""
         caller = current_caller()
-        return profile_out(users.update_profile(caller, data, wiring.uow()), caller.base_currency)
+        return profile_out(users.update_profile(caller, data, wiring.uow()),
+                           data.get("base_currency") or caller.base_currency)

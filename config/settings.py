@@ -56,6 +56,9 @@ class Settings:
     twilio_from_number: str = field(default_factory=lambda: _env("TWILIO_FROM_NUMBER"))
     fx_provider_url: str = field(default_factory=lambda: _env("FX_PROVIDER_URL"))
     fx_timeout_seconds: int = field(default_factory=lambda: _int("FX_TIMEOUT_SECONDS", 5))
+    fx_breaker_fail_max: int = field(default_factory=lambda: _int("FX_BREAKER_FAIL_MAX", 5))
+    fx_breaker_reset_seconds: int = field(default_factory=lambda: _int("FX_BREAKER_RESET_SECONDS", 30))
+    fx_sweep_seconds: int = field(default_factory=lambda: _int("FX_SWEEP_SECONDS", 300))
     worker_threads: int = field(default_factory=lambda: _int("WORKER_THREADS", 8))
     worker_prefetch: int = field(default_factory=lambda: _int("WORKER_PREFETCH", 2))
     shutdown_timeout_ms: int = field(default_factory=lambda: _int("SHUTDOWN_TIMEOUT_MS", 25_000))
@@ -79,6 +82,15 @@ class Settings:
             self._refuse_development_defaults()
         if self.max_backoff_ms > 20 * 60 * 1000:
             raise ConfigurationError("DRAMATIQ_MAX_BACKOFF_MS must stay under RabbitMQ's 30-minute consumer timeout")
+        self._check_fx()
+
+    def _check_fx(self) -> None:
+        if self.fx_timeout_seconds < 1:
+            raise ConfigurationError("FX_TIMEOUT_SECONDS must be at least 1")
+        if self.fx_breaker_fail_max < 1 or self.fx_breaker_reset_seconds < 1 or self.fx_sweep_seconds < 1:
+            raise ConfigurationError("FX_BREAKER_FAIL_MAX, FX_BREAKER_RESET_SECONDS and FX_SWEEP_SECONDS must be >= 1")
+        if self.fx_provider_url and not self.fx_provider_url.startswith(("http://", "https://")):
+            raise ConfigurationError("FX_PROVIDER_URL must be an http:// or https:// URL")
 
     def _refuse_development_defaults(self) -> None:
         if self.jwt_secret_key == DEV_SECRET or len(self.jwt_secret_key) < 32:

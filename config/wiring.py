@@ -25,7 +25,10 @@ from config.settings import get_settings
 from domain.events import Event
 from models.base import make_engine, make_session_factory
 from services.audit import AuditStore, MongoAuditStore, PostgresAuditStore
-from services.fx_rates import EcbRates, default_rates
+from services.fx import Sweep, announce_breaker
+from services.fx_breaker import NAMESPACE, BreakerConfig, BreakerState, ThreadBreakers, read_state
+from services.fx_provider import FrankfurterClient, LiveRates
+from services.fx_rates import RateBook, default_rates, store_fetched
 from services.outbox import BatchedMarker
 from services.uow import UnitOfWork
 
@@ -99,6 +102,37 @@ def audit_store() -> AuditStore:
     return MongoAuditStore(url) if url else PostgresAuditStore(session_factory())
 
 
-def rates() -> EcbRates:
-    """The FX rate source (ECB reference rates shipped with the package)."""
-    return default_rates()
+@cache
+def rates() -> RateBook:
+    """The FX rates in order: the household's manual rates, the live provider (when FX_PROVIDER_URL is set and its
+    breaker lets the call through), rates fetched earlier, the ECB reference rates shipped with the package."""
+    return RateBook(session_factory(), default_rates(), fx_live())
+
+
+def fx_breaker_config() -> BreakerConfig:
+    """The FX provider breaker's settings (FX_BREAKER_FAIL_MAX, FX_BREAKER_RESET_SECONDS)."""
+    s = get_settings()
+    return BreakerConfig(fail_max=s.fx_breaker_fail_max, reset_seconds=s.fx_breaker_reset_seconds)
+
+
+def fx_breaker_state() -> BreakerState:
+    """The FX provider breaker's state as every process shares it in Redis."""
+    return read_state(redis_client(), fx_breaker_config())
+
+
+def _fx_transition(old: str, new: str, state: BreakerState) -> None:
+    """A real breaker transition: publish it; once closed, convert what waited for a rate."""
+    announce_breaker(NAMESPACE, old, new, state, uow())
+    if new == "closed":
+        broker().send_command("fx", "fx_sweep_command", Sweep("CircuitClosed").to_dict())
+
+
+@cache
+def fx_live() -> LiveRates | None:
+    """The live FX provider behind its breaker and the Redis cache; None without FX_PROVIDER_URL."""
+    s = get_settings()
+    if not s.fx_provider_url:
+        return None
+    breakers = ThreadBreakers(redis_client, fx_breaker_config(), _fx_transition)
+    return LiveRates(FrankfurterClient(s.fx_provider_url, s.fx_timeout_seconds), breakers, redis_client,
+                     on_fetched=lambda rate: store_fetched(session_factory(), rate))

@@ -30,9 +30,21 @@ EXCHANGE_OF: dict[str, str] = {
     "RuleApplied": "finance.transactions",
     "CurrencyConverted": "finance.fx",
     "CurrencyConversionMissing": "finance.fx",
+    "CircuitOpened": "finance.fx",
+    "CircuitClosed": "finance.fx",
+    "ManualRateSet": "finance.fx",
+    "HistoryReconverted": "finance.fx",
+    "BaseCurrencyChanged": "finance.transactions",
     "BudgetCreated": "finance.budgets",
     "BudgetThresholdCrossed": "finance.budgets",
+    "GoalCreated": "finance.goals",
+    "GoalUpdated": "finance.goals",
+    "GoalDeleted": "finance.goals",
+    "GoalContributed": "finance.goals",
     "GoalReached": "finance.goals",
+    "GroupCreated": "finance.groups",
+    "GroupMemberAdded": "finance.groups",
+    "GroupContributionAdded": "finance.groups",
 }
 
 #: Every exchange the platform declares, in a stable order.

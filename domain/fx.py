@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import (
     ROUND_05UP,
@@ -97,3 +98,63 @@ class Rate:
             "requested_on": self.requested_on.isoformat(),
             "stale": self.stale,
         }
+
+
+#: The first day of the euro and of the ECB reference rates: no exchange rate is served before it.
+EARLIEST_RATE_DATE = dt.date(1999, 1, 4)
+#: A rate published this many days before the date asked for may still be used (marked stale).
+MAX_RATE_AGE_DAYS = 7
+#: Rates must be strictly below this (the RATE column holds 14 integer digits).
+MAX_RATE = Decimal("1e14")
+_PLAIN_RATE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_MAX_RATE_TEXT = 40
+
+
+def inverse(rate: Decimal) -> Decimal:
+    """The rate of the opposite direction (1 / rate), at RATE_PLACES like every other rate."""
+    return cross_rate(_positive(rate, "rate"), Decimal(1))
+
+
+def compose(first: Decimal, second: Decimal) -> Decimal:
+    """The exact product of two rates (a -> b, then b -> c), unrounded, for one rounding at the end."""
+    exact = Context(prec=_PRODUCT_PRECISION, traps=[InvalidOperation, Overflow, Inexact])
+    with localcontext(exact):
+        return _positive(first, "first rate") * _positive(second, "second rate")
+
+
+def parse_rate(text: object) -> Decimal:
+    """A rate typed by a person ("0.9123") as an exact Decimal; ValueError with the reason otherwise."""
+    if not isinstance(text, str):
+        raise ValueError(f'rate must be a decimal string such as "0.9123", not {type(text).__name__}')
+    stripped = text.strip()
+    if len(stripped) > _MAX_RATE_TEXT or not _PLAIN_RATE.fullmatch(stripped):
+        raise ValueError('rate must be plain decimal digits such as "0.9123" (no sign, exponent or spaces)')
+    value = Decimal(stripped)
+    if value.is_zero():
+        raise ValueError("rate must be greater than zero")
+    if value >= MAX_RATE:
+        raise ValueError(f"rate must be below {MAX_RATE:f}")
+    if value != value.quantize(_RATE_QUANTUM, rounding=ROUND_HALF_EVEN):
+        raise ValueError(f"rate has at most {RATE_PLACES} decimal places")
+    return value.quantize(_RATE_QUANTUM)
+
+
+def check_rate_date(on: dt.date, today: dt.date) -> None:
+    """Refuse a date no exchange rate can exist for: before the euro, or after `today`."""
+    if on < EARLIEST_RATE_DATE:
+        raise ValueError(f"exchange rates exist from {EARLIEST_RATE_DATE.isoformat()} (the euro's first day); "
+                         f"{on.isoformat()} is before that")
+    if on > today:
+        raise ValueError(f"{on.isoformat()} is in the future; rates exist up to today ({today.isoformat()})")
+
+
+def quantize_rate(value: Decimal) -> Decimal:
+    """A rate from elsewhere (a provider) at RATE_PLACES, half-even; ValueError if not positive or zero there."""
+    rate = _positive(value, "rate")
+    if rate >= MAX_RATE:
+        raise ValueError(f"rate {rate} is too large")
+    with localcontext(Context(prec=_DIVISION_PRECISION, rounding=ROUND_HALF_EVEN)):
+        rounded = rate.quantize(_RATE_QUANTUM)
+    if rounded.is_zero():
+        raise ValueError(f"the rate rounds to zero at {RATE_PLACES} decimal places")
+    return rounded

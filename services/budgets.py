@@ -20,6 +20,7 @@ from services import budget_totals
 from services.accounts import find_category
 from services.context import Caller
 from services.errors import Invalid, NotFound
+from services.fx import amount_in
 from services.uow import UnitOfWork
 
 
@@ -96,8 +97,7 @@ def _lineage(txn: Transaction, uow: UnitOfWork) -> set[uuid.UUID]:
 
 def _counts(budget: Budget, txn: Transaction, lineage: set[uuid.UUID]) -> bool:
     return (txn.status == "recorded" and txn.deleted_at is None and txn.type == "expense"
-            and budget.category_id in lineage and txn.base_amount is not None
-            and budget.currency == txn.base_currency)
+            and budget.category_id in lineage)
 
 
 def _count(budget: Budget, txn: Transaction, lineage: set[uuid.UUID],
@@ -107,17 +107,19 @@ def _count(budget: Budget, txn: Transaction, lineage: set[uuid.UUID],
     before = uow.session.scalar(select(BudgetEntry.period_start).where(
         BudgetEntry.budget_id == budget.id, BudgetEntry.transaction_id == txn.id))
     touched: dict[dt.date, Decimal | None] = {before: None} if before else {}
-    if not _counts(budget, txn, lineage):
+    # A budget kept in another currency than the base (the base changed since) counts at the transaction's rate.
+    amount = amount_in(txn, budget.currency, uow.session) if _counts(budget, txn, lineage) else None
+    if amount is None:
         if before:
             uow.session.execute(delete(BudgetEntry).where(BudgetEntry.budget_id == budget.id,
                                                           BudgetEntry.transaction_id == txn.id))
         return touched
     start = period_start(budget.period, txn.occurred_on)
-    entry = dict(budget_id=budget.id, transaction_id=txn.id, period_start=start, amount=txn.base_amount)
+    entry = dict(budget_id=budget.id, transaction_id=txn.id, period_start=start, amount=amount)
     uow.session.execute(insert(BudgetEntry).values(**entry).on_conflict_do_update(
         index_elements=["budget_id", "transaction_id"],
         set_={"amount": entry["amount"], "period_start": entry["period_start"]}))
-    return {**touched, start: txn.base_amount}
+    return {**touched, start: amount}
 
 
 def spent(budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> Decimal:
@@ -207,10 +209,13 @@ def status(caller: Caller, budget_id: uuid.UUID, on: dt.date, uow: UnitOfWork,
 
 def _pending(budget: Budget, start: dt.date, uow: UnitOfWork) -> int:
     """Expenses of this category and period still waiting for a rate (left out of `spent`, never guessed)."""
+    counted = select(BudgetEntry.transaction_id).where(BudgetEntry.budget_id == budget.id,
+                                                       BudgetEntry.transaction_id == Transaction.id)
     return uow.session.scalar(select(func.count()).select_from(Transaction).where(
         Transaction.household_id == budget.household_id, Transaction.category_id == budget.category_id,
-        Transaction.type == "expense", Transaction.fx_status.in_(("pending", "missing")),
-        Transaction.deleted_at.is_(None),
+        Transaction.type == "expense", Transaction.deleted_at.is_(None),
+        Transaction.fx_status.in_(("pending", "missing")) | (Transaction.currency != budget.currency),
+        ~counted.exists(), Transaction.status == "recorded",
         Transaction.occurred_on >= start, Transaction.occurred_on < next_start(budget.period, start))) or 0
 
 
@@ -253,11 +258,14 @@ def _lineages(household_id: uuid.UUID, uow: UnitOfWork) -> dict[uuid.UUID, set[u
 
 def _entries(household_id: uuid.UUID, budgets: list[Budget], lineage_of: dict[uuid.UUID, set[uuid.UUID]],
              uow: UnitOfWork) -> list[dict]:
-    txns = uow.session.execute(select(Transaction.id, Transaction.category_id, Transaction.occurred_on,
-                                      Transaction.base_amount, Transaction.base_currency).where(
+    txns = uow.session.execute(select(
+        Transaction.id, Transaction.household_id, Transaction.category_id, Transaction.occurred_on,
+        Transaction.amount, Transaction.currency, Transaction.base_amount, Transaction.base_currency,
+        Transaction.fx_rate).where(
         Transaction.household_id == household_id, Transaction.status == "recorded", Transaction.type == "expense",
-        Transaction.deleted_at.is_(None), Transaction.base_amount.is_not(None))).all()
+        Transaction.deleted_at.is_(None))).all()
+    rates: dict = {}
+    counted = ((t, b, amount_in(t, b.currency, uow.session, rates)) for t in txns for b in budgets
+               if b.category_id in lineage_of.get(t.category_id, set()))
     return [dict(budget_id=b.id, transaction_id=t.id, period_start=period_start(b.period, t.occurred_on),
-                 amount=t.base_amount)
-            for t in txns for b in budgets
-            if b.category_id in lineage_of.get(t.category_id, set()) and b.currency == t.base_currency]
+                 amount=amount) for t, b, amount in counted if amount is not None]

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
-from models.identity import HouseholdMember
+from models.goals import GroupMember
+from models.identity import HouseholdMember, User
 from models.messaging import Notification
 from services.context import Caller
 from services.uow import UnitOfWork
@@ -29,9 +30,30 @@ def _member_text(payload: dict) -> tuple[str, str]:
     return "New household member", f"{payload['name']} joined the household as {payload['role']}."
 
 
+def _goal_reached_text(payload: dict) -> tuple[str, str]:
+    if payload.get("group_id"):
+        return (f"Group challenge reached: {payload['name']}",
+                f"Together you saved {payload['saved']} {payload['currency']} of {payload['target']} "
+                f"{payload['currency']} for {payload['name']}.")
+    return (f"Goal reached: {payload['name']}",
+            f"You saved {payload['saved']} {payload['currency']} of {payload['target']} {payload['currency']} "
+            f"for {payload['name']}.")
+
+
 #: The events that notify, and how each reads.
 TEMPLATES = {"BudgetThresholdCrossed": _threshold_text, "UserRegistered": _welcome_text,
-             "HouseholdMemberAdded": _member_text}
+             "HouseholdMemberAdded": _member_text, "GoalReached": _goal_reached_text}
+
+
+def _audience(event: Event, uow: UnitOfWork) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(household, user) of everyone to tell: a group's members, each in their own household, for a group's
+    event; otherwise every member of the event's household."""
+    if event.payload.get("group_id"):
+        return list(uow.session.execute(select(User.household_id, GroupMember.user_id).join(
+            User, User.id == GroupMember.user_id).where(GroupMember.group_id == uuid.UUID(event.payload["group_id"]))))
+    household_id = uuid.UUID(event.household_id)
+    return [(household_id, user_id) for user_id in uow.session.scalars(select(HouseholdMember.user_id).where(
+        HouseholdMember.household_id == household_id))]
 
 
 def notify(event: Event, uow: UnitOfWork) -> int:
@@ -41,11 +63,9 @@ def notify(event: Event, uow: UnitOfWork) -> int:
         return 0
     title, body = template(event.payload)
     with uow:
-        members = uow.session.scalars(select(HouseholdMember.user_id).where(
-            HouseholdMember.household_id == uuid.UUID(event.household_id)))
-        rows = [dict(id=uuid.uuid4(), household_id=uuid.UUID(event.household_id), user_id=user_id,
+        rows = [dict(id=uuid.uuid4(), household_id=household_id, user_id=user_id,
                      event_id=uuid.UUID(event.event_id), event_type=event.type, channel="in_app", title=title,
-                     body=body, status="sent") for user_id in members]
+                     body=body, status="sent") for household_id, user_id in _audience(event, uow)]
         if rows:
             uow.session.execute(insert(Notification).values(rows).on_conflict_do_nothing(
                 index_elements=["event_id", "user_id", "channel"]))

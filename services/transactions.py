@@ -179,6 +179,9 @@ def _reject(txn: Transaction, reason: str, uow: UnitOfWork) -> None:
 
 
 def _record(txn: Transaction, account: Account, uow: UnitOfWork) -> None:
+    # The base currency of the moment of recording (it may have changed since the API accepted the command).
+    txn.base_currency = uow.session.scalar(select(Household.base_currency).where(
+        Household.id == txn.household_id)) or txn.base_currency
     decision = decide(txn, household_rules(txn.household_id, uow))
     category = find_category(txn.household_id, decision.category, uow) or find_category(
         txn.household_id, "Uncategorized", uow)

@@ -7,9 +7,10 @@ import uuid
 from sqlalchemy import select
 
 from domain.events import Event
-from models.identity import USER_ROLES, User
+from models.identity import USER_ROLES, Household, User
 from services.context import Caller
-from services.errors import Invalid, NotFound
+from services.errors import Forbidden, Invalid, NotFound
+from services.fx import start_reconversion
 from services.identity import normalize_email
 from services.tokens import security_event
 from services.uow import UnitOfWork
@@ -22,19 +23,34 @@ def profile(caller: Caller, uow: UnitOfWork) -> User:
 
 
 def update_profile(caller: Caller, changes: dict, uow: UnitOfWork) -> User:
-    """Change the caller's name or phone; the event names what changed, never the values of secrets."""
-    if "base_currency" in changes and changes.pop("base_currency") != caller.base_currency:
-        raise Invalid("changing the base currency re-converts your history; that arrives with multi-currency "
-                      "history conversion", field="base_currency")
+    """Change the caller's name, phone or base currency; the event names what changed, never the values of secrets.
+
+    A new base currency is the household's (the one the caller acts in; owners only): the fx pool then re-converts
+    its whole history in the background and budgets are rebuilt when it is done."""
+    base = changes.pop("base_currency", caller.base_currency)
+    if base != caller.base_currency and caller.role != "owner":
+        raise Forbidden("only an owner of the household can change its base currency", field="base_currency")
     with uow:
         user = uow.session.get(User, caller.user_id)
         for name, value in changes.items():
             setattr(user, name, value)
+        if base != caller.base_currency and _rebase(caller, base, uow):
+            changes["base_currency"] = base
         if changes:
             uow.emit(Event("UserUpdated", {"user_id": str(user.id), "changed": sorted(changes)},
                            str(user.household_id), str(user.id), caller.correlation_id, None))
         uow.commit()
         return user
+
+
+def _rebase(caller: Caller, base: str, uow: UnitOfWork) -> bool:
+    """Give the household a new base currency and start re-converting its history; False if it already had it."""
+    household = uow.session.get(Household, caller.household_id, with_for_update=True)
+    if household.base_currency == base:
+        return False
+    old, household.base_currency = household.base_currency, base
+    start_reconversion(household.id, caller.user_id, old, base, caller.correlation_id, uow)
+    return True
 
 
 def list_users(limit: int, uow: UnitOfWork) -> list[User]:

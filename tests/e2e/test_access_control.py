@@ -111,6 +111,23 @@ ENDPOINTS: dict[tuple[str, str], Policy] = {
     ("POST", "/api/v1/budgets"): HOUSEHOLD,
     ("GET", "/api/v1/budgets/{budget_id}"): HOUSEHOLD,
     ("GET", "/api/v1/budgets/{budget_id}/status"): HOUSEHOLD,
+    # Rates are global, but a household's own (manual) rates override them for it: reads answer for the household.
+    ("GET", "/api/v1/fx/rates"): HOUSEHOLD,
+    ("GET", "/api/v1/fx/manual-rates"): HOUSEHOLD,
+    ("POST", "/api/v1/fx/manual-rates"): HOUSEHOLD,
+    ("GET", "/api/v1/goals"): HOUSEHOLD,
+    ("POST", "/api/v1/goals"): HOUSEHOLD,
+    ("GET", "/api/v1/goals/{goal_id}"): HOUSEHOLD,
+    ("PATCH", "/api/v1/goals/{goal_id}"): HOUSEHOLD,
+    ("DELETE", "/api/v1/goals/{goal_id}"): HOUSEHOLD,
+    ("GET", "/api/v1/goals/{goal_id}/contributions"): HOUSEHOLD,
+    ("POST", "/api/v1/goals/{goal_id}/contributions"): HOUSEHOLD,
+    # Groups belong to people, not households: members of any household see them, nobody else does (404).
+    ("GET", "/api/v1/groups"): PERSONAL,
+    ("POST", "/api/v1/groups"): PERSONAL,
+    ("GET", "/api/v1/groups/{group_id}"): PERSONAL,
+    ("POST", "/api/v1/groups/{group_id}/members"): PERSONAL,
+    ("POST", "/api/v1/groups/{group_id}/contributions"): PERSONAL,
     ("GET", "/api/v1/notifications"): HOUSEHOLD,
     ("GET", "/api/v1/audit"): HOUSEHOLD,
     ("GET", "/api/v1/admin/users"): ADMIN,
@@ -124,6 +141,10 @@ CSV_MAPPING = {"date_column": "Date", "date_format": "%Y-%m-%d", "payee_column":
 #: A rule every household can hold.
 RULE = {"name": "Probe rule", "conditions": {"field": "payee", "op": "contains", "value": "probe"},
         "actions": [{"add_tag": "probe"}]}
+#: A savings goal and a group savings challenge every household can hold.
+GOAL = {"name": "Probe goal", "target": {"amount": "100.00"},
+        "target_date": (dt.date.today() + dt.timedelta(days=365)).isoformat()}
+GROUP = {"name": "Probe group", "target": {"amount": "100.00"}}
 
 
 class Unclassified(Exception):
@@ -269,6 +290,13 @@ def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
         ("PATCH", "/api/v1/categories/{category_id}"): {"name": f"Renamed {uuid.uuid4().hex[:8]}"},
         ("POST", "/api/v1/rules"): RULE,
         ("PATCH", "/api/v1/rules/{rule_id}"): {"name": "Renamed rule"},
+        ("POST", "/api/v1/fx/manual-rates"): {"base": "USD", "quote": "EUR", "rate": "0.9", "date": "2026-01-15"},
+        ("POST", "/api/v1/goals"): GOAL,
+        ("PATCH", "/api/v1/goals/{goal_id}"): {"name": "Renamed goal"},
+        ("POST", "/api/v1/goals/{goal_id}/contributions"): {"amount": "1.00"},
+        ("POST", "/api/v1/groups"): GROUP,
+        ("POST", "/api/v1/groups/{group_id}/members"): {"email": world.users["erin"]["email"]},
+        ("POST", "/api/v1/groups/{group_id}/contributions"): {"amount": "1.00"},
         ("PUT", "/api/v1/admin/users/{user_id}/roles"): {"roles": ["user"]},
         ("POST", "/api/v1/admin/roles"): {"user_id": own["user_id"], "role": "user"},
     }
@@ -324,6 +352,7 @@ def world(stack: Stack) -> Iterator[World]:
                                                  "occurred_on": "2026-10-15", "payee": "REWE"}, expected=202)
         category = post(who, "/api/v1/categories", {"name": f"{who} probe"})
         rule = post(who, "/api/v1/rules", RULE)
+        goal, group = post(who, "/api/v1/goals", GOAL), post(who, "/api/v1/groups", GROUP)
         for scope in ("read", "read_write"):
             pats[f"{who}_{scope}"] = post(who, "/api/v1/tokens", {"name": f"{who} {scope}", "scope": scope})
         statement = http.post(url + "/api/v1/imports", headers=bearer(access[who]), timeout=15, data={
@@ -332,10 +361,12 @@ def world(stack: Stack) -> Iterator[World]:
         assert statement.status_code == 202, statement.text
         ids[who] = {"account_id": account["id"], "budget_id": budget["id"], "transaction_id": txn["id"],
                     "household_id": people[who]["household_id"], "token_id": pats[f"{who}_read"]["id"],
-                    "category_id": str(category["id"]), "rule_id": rule["id"], "import_id": statement.json()["id"]}
+                    "category_id": str(category["id"]), "rule_id": rule["id"], "import_id": statement.json()["id"],
+                    "goal_id": goal["id"], "group_id": group["id"]}
     alice_household = people["alice"]["household_id"]
     post("alice", f"/api/v1/households/{alice_household}/members", {"email": people["carol"]["email"],
                                                                     "role": "viewer"})
+    post("alice", f"/api/v1/groups/{ids['alice']['group_id']}/members", {"email": people["carol"]["email"]})
     run_cli("create-admin", people["dave"]["email"])
 
     revoked_pat = post("alice", "/api/v1/tokens", {"name": "revoked", "scope": "read_write"})

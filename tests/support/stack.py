@@ -74,9 +74,9 @@ class Stack:
         wait_for(self._web_up, timeout=30, what="the web process")
         return self
 
-    def start_pool(self, pool: str, name: str | None = None) -> subprocess.Popen:
-        """Start (or restart) one pool process; `name` runs another process of the same pool."""
-        return self._spawn(name or pool, pool_command(pool))
+    def start_pool(self, pool: str, name: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start (or restart) one pool process; `name` runs another process of the same pool, `env` adds settings."""
+        return self._spawn(name or pool, pool_command(pool), env)
 
     def start_web(self, name: str, port: int, env: dict[str, str]) -> str:
         """Start another web process (e.g. one that reaches RabbitMQ through a proxy)."""

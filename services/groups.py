@@ -1,0 +1,293 @@
+"""Group savings challenges: people of any household saving toward one target; only members see a group."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+
+from domain.events import Event
+from domain.money import format_amount
+from models.goals import GroupContribution, GroupMember, SavingsGroup
+from models.identity import User
+from services.context import Caller
+from services.errors import Conflict, Forbidden, NotFound
+from services.goals import (
+    Progress,
+    Rates,
+    SendCommand,
+    check_idempotency_key,
+    contribution_fields,
+    convert_contribution,
+    parse_target,
+    percent_of,
+    progress,
+    today,
+)
+from services.identity import normalize_email
+from services.uow import UnitOfWork
+
+#: A challenge is for a circle of people, not a crowd.
+MAX_MEMBERS = 50
+
+
+@dataclass(frozen=True)
+class MemberProgress:
+    """One member's part of a group's savings."""
+
+    user_id: uuid.UUID
+    name: str
+    role: str
+    total: Decimal
+    percent: Decimal
+    contributions: int
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """A group as a member sees it: the target, the group's progress and each member's."""
+
+    group: SavingsGroup
+    progress: Progress
+    members: list[MemberProgress]
+    pending: int
+    #: How many contributions are recorded (the sequence number of the latest live update).
+    sequence: int
+
+
+def _personal_household(user_id: uuid.UUID, uow: UnitOfWork) -> uuid.UUID:
+    return uow.session.scalar(select(User.household_id).where(User.id == user_id))
+
+
+def _group(caller: Caller, group_id: uuid.UUID, uow: UnitOfWork, *, lock: bool = False) -> SavingsGroup:
+    """A group the caller is a member of; NotFound for any other id (whether it exists or not)."""
+    query = select(SavingsGroup).join(GroupMember).where(SavingsGroup.id == group_id,
+                                                         GroupMember.user_id == caller.user_id)
+    group = uow.session.scalar(query.with_for_update(of=SavingsGroup, key_share=True) if lock else query)
+    if group is None:
+        raise NotFound("no such group")
+    return group
+
+
+def _event(group: SavingsGroup, type: str, payload: dict[str, Any], household_id: uuid.UUID, user_id: uuid.UUID,
+           correlation_id: str, causation_id: str | None = None) -> Event:
+    return Event(type, {"group_id": str(group.id), **payload}, str(household_id), str(user_id), correlation_id,
+                 causation_id)
+
+
+def _described(group: SavingsGroup) -> dict[str, Any]:
+    return {"name": group.name, "target": format_amount(group.target_amount, group.currency),
+            "currency": group.currency, "target_date": group.target_date.isoformat() if group.target_date else None}
+
+
+def _view(group: SavingsGroup, uow: UnitOfWork) -> GroupView:
+    """The group's progress and each member's, from SQL."""
+    recorded = (GroupContribution.group_id == group.id) & (GroupContribution.status == "recorded")
+    totals = {user_id: (Decimal(total), count) for user_id, total, count in uow.session.execute(
+        select(GroupContribution.user_id, func.sum(GroupContribution.amount), func.count())
+        .where(recorded).group_by(GroupContribution.user_id))}
+    pending = uow.session.scalar(select(func.count()).where(
+        GroupContribution.group_id == group.id, GroupContribution.status == "pending")) or 0
+    members = []
+    for user_id, name, role in uow.session.execute(
+            select(GroupMember.user_id, User.name, GroupMember.role).join(User, User.id == GroupMember.user_id)
+            .where(GroupMember.group_id == group.id).order_by(GroupMember.created_at, GroupMember.user_id)):
+        total, count = totals.get(user_id, (Decimal(0), 0))
+        members.append(MemberProgress(user_id, name, role, total, percent_of(total, group.target_amount), count))
+    saved = sum((total for total, _ in totals.values()), Decimal(0))
+    shown = progress(group.target_amount, saved, group.currency, group.created_at.date(), group.target_date, today())
+    return GroupView(group, shown, members, pending, sum(count for _, count in totals.values()))
+
+
+def create_group(caller: Caller, name: str, target: str, currency: str, target_date: dt.date | None,
+                 uow: UnitOfWork) -> GroupView:
+    """Start a group savings challenge with the caller as its creator and first member."""
+    amount = parse_target(target, currency)
+    with uow:
+        household_id = _personal_household(caller.user_id, uow)
+        group = SavingsGroup(id=uuid.uuid4(), name=name, creator_id=caller.user_id, household_id=household_id,
+                             target_amount=amount, currency=currency, target_date=target_date,
+                             created_at=dt.datetime.now(dt.UTC))
+        uow.session.add(group)
+        uow.session.flush()
+        uow.session.add(GroupMember(group_id=group.id, user_id=caller.user_id, role="creator"))
+        uow.emit(_event(group, "GroupCreated", _described(group), household_id, caller.user_id,
+                        caller.correlation_id))
+        uow.commit()
+        return _view(group, uow)
+
+
+def get_group(caller: Caller, group_id: uuid.UUID, uow: UnitOfWork) -> GroupView:
+    """A group the caller is a member of, with everyone's progress; NotFound otherwise."""
+    with uow:
+        return _view(_group(caller, group_id, uow), uow)
+
+
+def list_groups(caller: Caller, uow: UnitOfWork) -> list[GroupView]:
+    """The groups the caller is a member of, oldest first."""
+    with uow:
+        groups = uow.session.scalars(select(SavingsGroup).join(GroupMember).where(
+            GroupMember.user_id == caller.user_id).order_by(SavingsGroup.created_at, SavingsGroup.id))
+        return [_view(group, uow) for group in list(groups)]
+
+
+def add_member(caller: Caller, group_id: uuid.UUID, email: str, uow: UnitOfWork) -> GroupView:
+    """The creator invites a registered user (of any household) into the group."""
+    with uow:
+        group = _group(caller, group_id, uow, lock=True)
+        if group.creator_id != caller.user_id:
+            raise Forbidden("only the group's creator adds members")
+        user = uow.session.scalar(select(User).where(User.email == normalize_email(email)))
+        if user is None:
+            raise NotFound("no user with this email", field="email")
+        if uow.session.get(GroupMember, (group.id, user.id)) is not None:
+            raise Conflict("already a member of this group", field="email")
+        count = uow.session.scalar(select(func.count()).where(GroupMember.group_id == group.id)) or 0
+        if count >= MAX_MEMBERS:
+            raise Conflict(f"a group has at most {MAX_MEMBERS} members", field="email")
+        uow.session.add(GroupMember(group_id=group.id, user_id=user.id, role="member", invited_by=caller.user_id,
+                                    created_at=dt.datetime.now(dt.UTC)))
+        uow.emit(_event(group, "GroupMemberAdded", {"member_id": str(user.id), "member_name": user.name},
+                        _personal_household(caller.user_id, uow), caller.user_id, caller.correlation_id))
+        uow.commit()
+        return _view(group, uow)
+
+
+# --- contributions: sent as commands, recorded once -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordGroupContribution:
+    """The command: count this member's contribution toward the group's target."""
+
+    contribution_id: str
+    group_id: str
+    user_id: str
+    household_id: str
+    amount: str
+    currency: str
+    original_amount: str
+    original_currency: str
+    fx_rate: str | None
+    fx_rate_date: str | None
+    contributed_on: str
+    idempotency_key: str | None
+    correlation_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The command as a message payload."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecordGroupContribution:
+        """The command from a message payload."""
+        return cls(**data)
+
+
+def group_command(row: GroupContribution, currency: str) -> RecordGroupContribution:
+    """The command that records a contribution (also what a redelivery carries)."""
+    return RecordGroupContribution(
+        contribution_id=str(row.id), group_id=str(row.group_id), user_id=str(row.user_id),
+        household_id=str(row.household_id), amount=format_amount(row.amount, currency), currency=currency,
+        original_amount=format_amount(row.original_amount, row.original_currency),
+        original_currency=row.original_currency, fx_rate=str(row.fx_rate) if row.fx_rate is not None else None,
+        fx_rate_date=row.fx_rate_date.isoformat() if row.fx_rate_date else None,
+        contributed_on=row.contributed_on.isoformat(), idempotency_key=row.idempotency_key,
+        correlation_id=row.correlation_id)
+
+
+def _known_key(group_id: uuid.UUID, user_id: uuid.UUID, key: str, uow: UnitOfWork) -> uuid.UUID | None:
+    return uow.session.scalar(select(GroupContribution.id).where(
+        GroupContribution.group_id == group_id, GroupContribution.user_id == user_id,
+        GroupContribution.idempotency_key == key))
+
+
+def submit_group_contribution(caller: Caller, group_id: uuid.UUID, data: dict[str, Any], key: str | None,
+                              uow: UnitOfWork, send: SendCommand, rates: Rates) -> tuple[uuid.UUID, bool]:
+    """Accept a member's contribution as pending and send it to its pool; (id, created)."""
+    check_idempotency_key(key)
+    with uow:
+        group = _group(caller, group_id, uow)
+        if key and (known := _known_key(group.id, caller.user_id, key, uow)):
+            return known, False
+        on = data.get("contributed_on") or today()
+        converted = convert_contribution(data["amount"], data.get("currency") or group.currency, group.currency, on,
+                                         rates)
+        row = GroupContribution(id=uuid.uuid4(), group_id=group.id, user_id=caller.user_id,
+                                household_id=_personal_household(caller.user_id, uow), contributed_on=on,
+                                status="pending", idempotency_key=key, correlation_id=caller.correlation_id,
+                                **contribution_fields(converted))
+        uow.session.add(row)
+        try:
+            uow.session.flush()
+        except IntegrityError:
+            uow.session.rollback()
+            return _known_key(group.id, caller.user_id, key or "", uow) or row.id, False
+        send(group_command(row, group.currency).to_dict())
+        uow.commit()
+        return row.id, True
+
+
+def _row_values(cmd: RecordGroupContribution) -> dict[str, Any]:
+    return dict(
+        id=uuid.UUID(cmd.contribution_id), group_id=uuid.UUID(cmd.group_id), user_id=uuid.UUID(cmd.user_id),
+        household_id=uuid.UUID(cmd.household_id), amount=Decimal(cmd.amount),
+        original_amount=Decimal(cmd.original_amount), original_currency=cmd.original_currency,
+        fx_rate=Decimal(cmd.fx_rate) if cmd.fx_rate else None,
+        fx_rate_date=dt.date.fromisoformat(cmd.fx_rate_date) if cmd.fx_rate_date else None,
+        contributed_on=dt.date.fromisoformat(cmd.contributed_on), status="pending",
+        idempotency_key=cmd.idempotency_key, correlation_id=cmd.correlation_id)
+
+
+def record_group_contribution(cmd: RecordGroupContribution, uow: UnitOfWork) -> bool:
+    """Count a member's contribution, announce it live (GroupContributionAdded) and, the first time the group's
+    total meets the target, GoalReached. Safe to run twice: a contribution counts once."""
+    with uow:
+        group = uow.session.scalar(select(SavingsGroup).where(SavingsGroup.id == uuid.UUID(cmd.group_id))
+                                   .with_for_update(key_share=True))
+        if group is None or uow.session.get(GroupMember, (group.id, uuid.UUID(cmd.user_id))) is None:
+            return False  # the group is gone, or the person is no member of it
+        uow.session.execute(insert(GroupContribution).values(**_row_values(cmd)).on_conflict_do_nothing())
+        row = uow.session.scalar(select(GroupContribution).where(
+            GroupContribution.id == uuid.UUID(cmd.contribution_id)).with_for_update()
+            .execution_options(populate_existing=True))
+        if row is None or row.status != "pending" or row.group_id != group.id:
+            return False
+        row.status, row.recorded_at = "recorded", dt.datetime.now(dt.UTC)
+        uow.session.flush()
+        view = _view(group, uow)
+        mine = next(m for m in view.members if m.user_id == row.user_id)
+        added = _event(group, "GroupContributionAdded", {
+            "contribution_id": str(row.id), "user_id": str(row.user_id), "member_name": mine.name,
+            "amount": format_amount(row.amount, group.currency), "currency": group.currency,
+            "member_total": format_amount(mine.total, group.currency), "member_percent": str(mine.percent),
+            "total": format_amount(view.progress.saved, group.currency),
+            "target": format_amount(group.target_amount, group.currency), "percent": str(view.progress.percent),
+            "reached": view.progress.saved >= group.target_amount, "sequence": view.sequence,
+        }, row.household_id, row.user_id, row.correlation_id, str(row.id))
+        uow.emit(added)
+        _reach(group, view.progress.saved, added, uow)
+        uow.commit()
+        return True
+
+
+def _reach(group: SavingsGroup, total: Decimal, cause: Event, uow: UnitOfWork) -> bool:
+    """Mark the group reached and announce it to every member, the first time its total meets the target."""
+    if total < group.target_amount or group.reached_event_id is not None:
+        return False
+    event = Event("GoalReached", {"group_id": str(group.id), "kind": "group", **_described(group),
+                                  "saved": format_amount(total, group.currency)},
+                  str(group.household_id), cause.user_id, cause.correlation_id, cause.event_id)
+    marked = uow.session.execute(update(SavingsGroup).where(
+        SavingsGroup.id == group.id, SavingsGroup.reached_event_id.is_(None)).values(
+        reached_at=dt.datetime.now(dt.UTC), reached_event_id=uuid.UUID(event.event_id)))
+    if marked.rowcount != 1:
+        return False
+    uow.emit(event)
+    return True
