@@ -16,7 +16,7 @@ from flask_jwt_extended import (
 )
 from marshmallow import Schema, fields, validate
 
-from api.schemas import Blueprint, Currency, Line
+from api.schemas import Blueprint, Currency, Line, TimeZone
 from api.security import auth_required, blocklist, current_caller
 from config import wiring
 from config.settings import get_settings
@@ -41,6 +41,7 @@ class RegisterIn(Schema):
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=PASSWORD_MAX))
     name = Line(required=True, validate=validate.Length(min=1, max=NAME_MAX))
     base_currency = Currency(load_default="EUR")
+    timezone = TimeZone(load_default="UTC")
     phone = fields.String(load_default=None,
                           validate=validate.Regexp(E164, error="phone must be E.164, e.g. +4930123456"))
 

@@ -11,7 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from api.schemas import AmountText, Blueprint, Currency, Line, money_amount, money_out
 from api.security import auth_required, current_caller
 from config import wiring
-from domain.periods import DEFAULT_THRESHOLDS, PERIODS, parse_label
+from domain.periods import DEFAULT_THRESHOLDS, PERIODS, local_today, parse_label
 from models.budgets import Budget
 from services import budgets
 
@@ -145,7 +145,8 @@ class BudgetStatus(MethodView):
         """Spent, remaining, percent and thresholds crossed in a period (default: the current one)."""
         caller = current_caller()
         budget, _ = budgets.get_budget(caller, budget_id, wiring.uow())
-        on = parse_period(budget.period, query["period"]) if query["period"] else dt.date.today()
+        on = (parse_period(budget.period, query["period"]) if query["period"]
+              else local_today(dt.datetime.now(dt.UTC), caller.timezone))  # "now" is the caller's own date
         s = budgets.status(caller, budget_id, on, wiring.uow(), wiring.redis_client())
         return {"budget_id": str(s.budget_id), "category": s.category, "period": s.period,
                 "spent": money_out(s.spent, s.currency), "remaining": money_out(s.remaining, s.currency),

@@ -14,6 +14,7 @@ from webargs.core import missing
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
 from domain.money import InvalidMoney, format_amount, is_known_currency, parse_amount
+from domain.periods import is_time_zone
 
 #: Control characters: PostgreSQL refuses NUL in text, and none of them belongs in a one-line name.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -51,6 +52,16 @@ class Currency(fields.String):
         if not is_known_currency(code):
             raise ValidationError(f"unknown currency {code!r}: use an ISO 4217 code such as EUR")
         return code
+
+
+class TimeZone(fields.String):
+    """An IANA time zone such as Europe/Berlin."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        name = super()._deserialize(value, attr, data, **kwargs)
+        if not is_time_zone(name):
+            raise ValidationError(f"unknown time zone {name[:40]!r}: use an IANA name such as Europe/Berlin")
+        return name
 
 
 class AmountText(fields.String):

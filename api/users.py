@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.schemas import Blueprint, Currency, Line
+from api.schemas import Blueprint, Currency, Line, TimeZone
 from api.security import auth_required, current_caller
 from config import wiring
 from models.identity import User
@@ -28,6 +28,7 @@ class ProfileIn(Schema):
     name = Line(validate=validate.Length(min=1, max=100))
     phone = fields.String(allow_none=True, validate=validate.Regexp(E164, error="phone must be E.164"))
     base_currency = Currency()
+    timezone = TimeZone()
 
 
 class ProfileOut(Schema):
@@ -40,6 +41,7 @@ class ProfileOut(Schema):
     household_id = fields.String()
     base_currency = fields.String()
     phone = fields.String(allow_none=True)
+    timezone = fields.String()
     created_at = fields.String()
 
 
@@ -47,6 +49,7 @@ def profile_out(user: User, base_currency: str) -> dict:
     """A profile as the API shows it: the phone masked."""
     return {"id": str(user.id), "email": user.email, "name": user.name, "role": user.role,
             "household_id": str(user.household_id), "base_currency": base_currency, "phone": masked(user.phone),
+            "timezone": user.timezone,
             "created_at": user.created_at.isoformat()}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: Supported budget periods.
 PERIODS = ("weekly", "monthly", "yearly")
@@ -17,6 +18,20 @@ _LABEL = {
     "yearly": re.compile(r"([0-9]{4})"),
     "weekly": re.compile(r"([0-9]{4})-W([0-9]{2})"),
 }
+
+
+def local_today(now: dt.datetime, timezone: str) -> dt.date:
+    """The date it is in `timezone` at the moment `now` (an aware datetime)."""
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone (Europe/Berlin, Pacific/Auckland, UTC)."""
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return False
+    return "/" in name or name == "UTC"
 
 
 def period_start(period: str, day: dt.date) -> dt.date:

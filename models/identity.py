@@ -40,6 +40,8 @@ class User(Base):
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"), index=True)
     created_at: Mapped[Created]
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The IANA time zone the person lives in: it decides which budget period is "now".
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     #: Tokens issued before this moment are void ("log out everywhere").
     tokens_valid_after: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

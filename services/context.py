@@ -24,6 +24,8 @@ class Caller:
     family_id: uuid.UUID | None = None
     #: The personal access token, when authenticated by one.
     token_id: uuid.UUID | None = None
+    #: The caller's IANA time zone.
+    timezone: str = "UTC"
 
     @property
     def can_write(self) -> bool:

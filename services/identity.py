@@ -37,6 +37,7 @@ class Registration:
     base_currency: str
     phone: str | None
     correlation_id: str
+    timezone: str = "UTC"
 
 
 def normalize_email(email: str) -> str:
@@ -50,7 +51,7 @@ def register(reg: Registration, uow: UnitOfWork) -> User:
     with uow:
         household = Household(id=uuid.uuid4(), name=f"{reg.name}'s household"[:200], base_currency=reg.base_currency)
         user = User(id=uuid.uuid4(), email=normalize_email(reg.email), password_hash=_hasher.hash(reg.password),
-                    name=reg.name, phone=reg.phone, role="user", household_id=household.id)
+                    name=reg.name, phone=reg.phone, role="user", household_id=household.id, timezone=reg.timezone)
         uow.session.add(household)
         uow.session.flush()
         uow.session.add(user)
@@ -119,7 +120,7 @@ def load_caller(user_id: uuid.UUID, household_id: uuid.UUID | None, correlation_
         if row is None:
             raise NotFound("no such household", field="X-Household-ID")
         return Caller(user_id, household_id or user.household_id, row.base_currency, correlation_id, role=row.role,
-                      user_role=user.role, family_id=family_id)
+                      user_role=user.role, family_id=family_id, timezone=user.timezone or "UTC")
 
 
 def record_login(email: str, succeeded: bool, address: str, correlation_id: str, uow: UnitOfWork) -> None:

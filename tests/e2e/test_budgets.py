@@ -123,3 +123,17 @@ def _backdate(budget_id: str) -> None:
     """The budget existed since September (as if created then), so September counts toward its history."""
     with wiring.engine().begin() as conn:
         conn.execute(text("UPDATE budgets SET created_at = '2026-09-01' WHERE id = :id"), {"id": budget_id})
+
+
+def test_a_person_sets_their_time_zone_and_a_wrong_one_is_refused(stack: Stack, user: ApiClient) -> None:
+    """The time zone decides which period is 'now'; an unknown name answers 422 naming the field."""
+    assert user.request("PATCH", "/api/v1/users/me", json={"timezone": "Pacific/Auckland"}).json()["timezone"] == \
+        "Pacific/Auckland"
+    bad = user.request("PATCH", "/api/v1/users/me", json={"timezone": "Mars/Olympus"})
+    assert bad.status_code == 422 and "timezone" in bad.json()["errors"]
+    budget = user.create_budget("Groceries", "10.00")
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    today = dt.datetime.now(ZoneInfo("Pacific/Auckland")).date()
+    assert user.budget_status(budget["id"], period=None)["period"] == today.strftime("%Y-%m")

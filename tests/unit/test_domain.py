@@ -296,3 +296,24 @@ def test_periods_between_covers_month_ends_leap_years_and_weeks() -> None:
     assert periods_between("weekly", dt.date(2028, 2, 29), dt.date(2028, 3, 13)) == [
         dt.date(2028, 2, 28), dt.date(2028, 3, 6)]
     assert periods_between("yearly", dt.date(2027, 12, 31), dt.date(2028, 1, 1)) == [dt.date(2027, 1, 1)]
+
+
+@pytest.mark.parametrize("zone, expected", [
+    ("Pacific/Auckland", "2026-11-01"), ("UTC", "2026-10-31"), ("America/Los_Angeles", "2026-10-31"),
+])
+def test_the_current_period_is_the_callers_own_date(zone: str, expected: str) -> None:
+    import datetime as dt
+
+    from domain.periods import local_today, period_start
+
+    now = dt.datetime(2026, 10, 31, 12, 0, tzinfo=dt.UTC)
+    assert local_today(now, zone).isoformat() == expected
+    assert period_start("monthly", local_today(now, zone)) == dt.date.fromisoformat(expected).replace(day=1)
+
+
+@pytest.mark.parametrize("name, known", [("Europe/Berlin", True), ("UTC", True), ("Mars/Olympus", False),
+                                         ("../etc/passwd", False), ("", False), ("CET", False)])
+def test_only_iana_time_zones_are_accepted(name: str, known: bool) -> None:
+    from domain.periods import is_time_zone
+
+    assert is_time_zone(name) is known
