@@ -223,9 +223,16 @@ def _goal(caller: Caller, goal_id: uuid.UUID, uow: UnitOfWork, *, lock: bool = F
     return goal
 
 
+def _one_snapshot(uow: UnitOfWork) -> None:
+    """Read a goal and its totals from one snapshot: a contribution committing in between must not show the
+    new total beside the old reached state."""
+    uow.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def get_goal(caller: Caller, goal_id: uuid.UUID, uow: UnitOfWork) -> GoalView:
     """One of the household's goals with its progress; NotFound for any other id."""
     with uow:
+        _one_snapshot(uow)
         goal = _goal(caller, goal_id, uow)
         return _view(goal, _totals([goal.id], uow), today())
 
@@ -233,6 +240,7 @@ def get_goal(caller: Caller, goal_id: uuid.UUID, uow: UnitOfWork) -> GoalView:
 def list_goals(caller: Caller, uow: UnitOfWork) -> list[GoalView]:
     """The household's goals, oldest first, with their progress."""
     with uow:
+        _one_snapshot(uow)
         goals = list(uow.session.scalars(select(Goal).where(Goal.household_id == caller.household_id)
                                          .order_by(Goal.created_at, Goal.id)))
         totals, on = _totals([g.id for g in goals], uow), today()

@@ -126,6 +126,8 @@ def create_group(caller: Caller, name: str, target: str, currency: str, target_d
 def get_group(caller: Caller, group_id: uuid.UUID, uow: UnitOfWork) -> GroupView:
     """A group the caller is a member of, with everyone's progress; NotFound otherwise."""
     with uow:
+        # One snapshot: a contribution committing between the reads must not split the totals from the state.
+        uow.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         return _view(_group(caller, group_id, uow), uow)
 
 

@@ -57,9 +57,9 @@ def namespace(client: redis.Redis) -> Iterator[str]:
 
 
 def _live(fake: FakeFx, client: redis.Redis, namespace: str, *, fail_max: int = 3, timeout: int = 1,
-          transitions: list | None = None) -> LiveRates:
+          transitions: list | None = None, reset_seconds: int = 1) -> LiveRates:
     record = (lambda old, new, state: transitions.append((old, new))) if transitions is not None else None
-    breakers = ThreadBreakers(lambda: client, BreakerConfig(fail_max, 1, namespace), record)
+    breakers = ThreadBreakers(lambda: client, BreakerConfig(fail_max, reset_seconds, namespace), record)
     cache = _Prefixed(client, namespace)
     return LiveRates(FrankfurterClient(fake.url, timeout), breakers, lambda: cache,
                      on_fetched=lambda rate: store_fetched(wiring.session_factory(), rate))
@@ -216,7 +216,8 @@ def test_a_breaker_tripped_in_one_process_is_open_in_another(fake, client, names
     assert done.stdout.strip() == "open"
     healthy = FakeFx(RATES).start()
     try:
-        live = _live(healthy, client, namespace)
+        # A reset time far longer than this test: with 1 s, a slow machine would legitimately half-open it.
+        live = _live(healthy, client, namespace, reset_seconds=60)
         assert live.breakers.state().state == "open"
         assert live.rate("USD", "EUR", _day(800)) is None
         assert healthy.count() == 0, "this process never called the provider: the shared breaker is open"
