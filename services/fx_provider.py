@@ -100,7 +100,7 @@ class FrankfurterClient:
     def __init__(self, url: str, timeout_seconds: float, attempts: int = ATTEMPTS,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.url = url.rstrip("/")
-        self.timeout = float(timeout_seconds)
+        self.timeout = float(timeout_seconds)  # float ok: seconds, not money
         self.attempts = attempts
         self._sleep = sleep
         self._local = threading.local()
