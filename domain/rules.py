@@ -599,3 +599,49 @@ def learned_rule(payee: str, category: str) -> dict[str, object]:
         "conditions": {"field": "payee", "op": "is", "value": key},
         "actions": [{"set_category": action.value}],
     }
+
+
+# --- many rules, one transaction at a time ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Rules prepared for many transactions: those that only say `payee is X` are found by payee, so a
+    transaction is compared only with the rules that can match it (exact while no rule renames payees)."""
+
+    ordered: tuple[Rule, ...]
+    by_payee: dict[str, tuple[int, ...]]
+    others: tuple[int, ...]
+    renames: bool
+
+
+def _payee_is(rule: Rule) -> str | None:
+    """The payee a rule matches when its whole condition is one `payee is X`; None otherwise."""
+    leaf = rule.condition
+    if isinstance(leaf, Leaf) and leaf.field == "payee" and leaf.op == "is" and not leaf.negate:
+        return str(leaf.value)
+    return None
+
+
+def prepare(rules: Iterable[Rule]) -> RuleSet:
+    """Order the rules once and index the `payee is X` ones."""
+    ordered = tuple(run_order(rules))
+    by_payee: dict[str, list[int]] = {}
+    others = []
+    for position, rule in enumerate(ordered):
+        key = _payee_is(rule)
+        if key is None:
+            others.append(position)
+        else:
+            by_payee.setdefault(key, []).append(position)
+    renames = any(action.kind == "rename_payee" for rule in ordered for action in rule.actions)
+    return RuleSet(ordered, {k: tuple(v) for k, v in by_payee.items()}, tuple(others), renames)
+
+
+def apply_rule_set(rule_set: RuleSet, facts: Facts, locked: frozenset[str] = frozenset(), *,
+                   matcher: RegexMatcher) -> Outcome:
+    """The same outcome as apply_rules over all the rules, comparing only those that can match."""
+    if rule_set.renames:
+        return apply_rules(rule_set.ordered, facts, locked, matcher=matcher, ordered=True)
+    positions = sorted((*rule_set.others, *rule_set.by_payee.get(normalize_payee(facts.payee), ())))
+    return apply_rules([rule_set.ordered[p] for p in positions], facts, locked, matcher=matcher, ordered=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from domain.categorize import categorize
-from domain.rules import Facts, Rule, RuleError, apply_rules, parse_rule, run_order
+from domain.rules import Facts, RuleError, RuleSet, apply_rule_set, parse_rule, prepare
 from models.ledger import Rule as RuleRow
 from models.ledger import Transaction
 from services.regex_matcher import TimedMatcher
@@ -32,8 +32,8 @@ class Decision:
     tags: tuple[str, ...]
 
 
-def household_rules(household_id: uuid.UUID, uow: UnitOfWork) -> list[Rule]:
-    """The household's enabled rules, parsed, in the order they run (one that no longer parses is skipped)."""
+def household_rules(household_id: uuid.UUID, uow: UnitOfWork) -> RuleSet:
+    """The household's enabled rules, parsed and prepared (one that no longer parses is skipped)."""
     rules = []
     for row in uow.session.scalars(select(RuleRow).where(RuleRow.household_id == household_id,
                                                          RuleRow.enabled.is_(True))):
@@ -43,7 +43,7 @@ def household_rules(household_id: uuid.UUID, uow: UnitOfWork) -> list[Rule]:
                                                   "learned": row.learned}, MATCHER))
         except RuleError:
             log.warning("rule %s no longer parses; skipped", row.id)
-    return run_order(rules)
+    return prepare(rules)
 
 
 def facts_of(txn: Transaction) -> Facts:
@@ -52,10 +52,10 @@ def facts_of(txn: Transaction) -> Facts:
                  currency=txn.currency, type=txn.type)
 
 
-def decide(txn: Transaction, rules: list[Rule]) -> Decision:
+def decide(txn: Transaction, rules: RuleSet) -> Decision:
     """The category, its source, and the payee and tags the rules leave."""
     locked = frozenset(txn.locked or []) | ({"category"} if txn.requested_category else frozenset())
-    outcome = apply_rules(rules, facts_of(txn), locked, matcher=MATCHER, ordered=True)
+    outcome = apply_rule_set(rules, facts_of(txn), locked, matcher=MATCHER)
     tags = tuple(dict.fromkeys([*(txn.tags or []), *outcome.tags]))
     if txn.requested_category:
         return Decision(txn.requested_category, "user", None, outcome.payee, tags)

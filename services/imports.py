@@ -17,6 +17,7 @@ from domain.events import Event
 from domain.fx import convert
 from domain.imports import CsvMapping, DuplicateKeys, ImportedRow, RowError, batched, is_near_match, parse_csv
 from domain.money import format_amount
+from domain.rules import RuleSet
 from models.identity import Household
 from models.ledger import Account, Category, Import, ProcessedCommand, Transaction
 from services.categorization import decide, household_rules
@@ -181,7 +182,7 @@ def _base(record: Import, uow: UnitOfWork) -> str:
     return uow.session.scalar(select(Household.base_currency).where(Household.id == record.household_id))
 
 
-def _transaction(record: Import, account: Account, base: str, row: dict[str, Any], rules: list,
+def _transaction(record: Import, account: Account, base: str, row: dict[str, Any], rules: RuleSet,
                  categories: dict[str, uuid.UUID]) -> dict[str, Any]:
     signed = Decimal(row["amount"])
     txn = SimpleNamespace(account_id=account.id, type="income" if signed > 0 else "expense", amount=abs(signed),
