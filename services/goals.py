@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from domain.fx import Rate, convert
 from domain.money import MAX_AMOUNT, InvalidMoney, format_amount, parse_amount, quantize
 from models.goals import Goal, GoalContribution
 from services.context import Caller
+from services.contributions import ContributionCommand, command_fields, row_values
 from services.errors import Invalid, NotFound
 from services.uow import UnitOfWork
 
@@ -297,43 +298,15 @@ def reach_goal(goal: Goal, saved: Decimal, cause: Event, uow: UnitOfWork) -> boo
 
 
 @dataclass(frozen=True)
-class RecordGoalContribution:
+class RecordGoalContribution(ContributionCommand):
     """The command: count this contribution toward its goal."""
 
-    contribution_id: str
     goal_id: str
-    household_id: str
-    user_id: str
-    amount: str
-    currency: str
-    original_amount: str
-    original_currency: str
-    fx_rate: str | None
-    fx_rate_date: str | None
-    contributed_on: str
-    idempotency_key: str | None
-    correlation_id: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """The command as a message payload."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RecordGoalContribution:
-        """The command from a message payload."""
-        return cls(**data)
 
 
 def goal_command(row: GoalContribution, currency: str) -> RecordGoalContribution:
     """The command that records a contribution (also what a redelivery carries)."""
-    return RecordGoalContribution(
-        contribution_id=str(row.id), goal_id=str(row.goal_id), household_id=str(row.household_id),
-        user_id=str(row.user_id), amount=format_amount(row.amount, currency), currency=currency,
-        original_amount=format_amount(row.original_amount, row.original_currency),
-        original_currency=row.original_currency, fx_rate=str(row.fx_rate) if row.fx_rate is not None else None,
-        fx_rate_date=row.fx_rate_date.isoformat() if row.fx_rate_date else None,
-        contributed_on=row.contributed_on.isoformat(), idempotency_key=row.idempotency_key,
-        correlation_id=row.correlation_id)
+    return RecordGoalContribution(goal_id=str(row.goal_id), **command_fields(row, currency))
 
 
 def _known_goal_key(goal_id: uuid.UUID, key: str, uow: UnitOfWork) -> uuid.UUID | None:
@@ -367,13 +340,7 @@ def submit_goal_contribution(caller: Caller, goal_id: uuid.UUID, data: dict[str,
 
 
 def _row_values(cmd: RecordGoalContribution) -> dict[str, Any]:
-    return dict(
-        id=uuid.UUID(cmd.contribution_id), goal_id=uuid.UUID(cmd.goal_id), household_id=uuid.UUID(cmd.household_id),
-        user_id=uuid.UUID(cmd.user_id), amount=Decimal(cmd.amount), original_amount=Decimal(cmd.original_amount),
-        original_currency=cmd.original_currency, fx_rate=Decimal(cmd.fx_rate) if cmd.fx_rate else None,
-        fx_rate_date=dt.date.fromisoformat(cmd.fx_rate_date) if cmd.fx_rate_date else None,
-        contributed_on=dt.date.fromisoformat(cmd.contributed_on), status="pending",
-        idempotency_key=cmd.idempotency_key, correlation_id=cmd.correlation_id)
+    return {**row_values(cmd), "goal_id": uuid.UUID(cmd.goal_id)}
 
 
 def record_goal_contribution(cmd: RecordGoalContribution, uow: UnitOfWork) -> bool:

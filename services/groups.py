@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from domain.money import format_amount
 from models.goals import GroupContribution, GroupMember, SavingsGroup
 from models.identity import User
 from services.context import Caller
+from services.contributions import ContributionCommand, command_fields, row_values
 from services.errors import Conflict, Forbidden, NotFound
 from services.goals import (
     Progress,
@@ -165,43 +166,15 @@ def add_member(caller: Caller, group_id: uuid.UUID, email: str, uow: UnitOfWork)
 
 
 @dataclass(frozen=True)
-class RecordGroupContribution:
+class RecordGroupContribution(ContributionCommand):
     """The command: count this member's contribution toward the group's target."""
 
-    contribution_id: str
     group_id: str
-    user_id: str
-    household_id: str
-    amount: str
-    currency: str
-    original_amount: str
-    original_currency: str
-    fx_rate: str | None
-    fx_rate_date: str | None
-    contributed_on: str
-    idempotency_key: str | None
-    correlation_id: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """The command as a message payload."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RecordGroupContribution:
-        """The command from a message payload."""
-        return cls(**data)
 
 
 def group_command(row: GroupContribution, currency: str) -> RecordGroupContribution:
     """The command that records a contribution (also what a redelivery carries)."""
-    return RecordGroupContribution(
-        contribution_id=str(row.id), group_id=str(row.group_id), user_id=str(row.user_id),
-        household_id=str(row.household_id), amount=format_amount(row.amount, currency), currency=currency,
-        original_amount=format_amount(row.original_amount, row.original_currency),
-        original_currency=row.original_currency, fx_rate=str(row.fx_rate) if row.fx_rate is not None else None,
-        fx_rate_date=row.fx_rate_date.isoformat() if row.fx_rate_date else None,
-        contributed_on=row.contributed_on.isoformat(), idempotency_key=row.idempotency_key,
-        correlation_id=row.correlation_id)
+    return RecordGroupContribution(group_id=str(row.group_id), **command_fields(row, currency))
 
 
 def _known_key(group_id: uuid.UUID, user_id: uuid.UUID, key: str, uow: UnitOfWork) -> uuid.UUID | None:
@@ -237,14 +210,7 @@ def submit_group_contribution(caller: Caller, group_id: uuid.UUID, data: dict[st
 
 
 def _row_values(cmd: RecordGroupContribution) -> dict[str, Any]:
-    return dict(
-        id=uuid.UUID(cmd.contribution_id), group_id=uuid.UUID(cmd.group_id), user_id=uuid.UUID(cmd.user_id),
-        household_id=uuid.UUID(cmd.household_id), amount=Decimal(cmd.amount),
-        original_amount=Decimal(cmd.original_amount), original_currency=cmd.original_currency,
-        fx_rate=Decimal(cmd.fx_rate) if cmd.fx_rate else None,
-        fx_rate_date=dt.date.fromisoformat(cmd.fx_rate_date) if cmd.fx_rate_date else None,
-        contributed_on=dt.date.fromisoformat(cmd.contributed_on), status="pending",
-        idempotency_key=cmd.idempotency_key, correlation_id=cmd.correlation_id)
+    return {**row_values(cmd), "group_id": uuid.UUID(cmd.group_id)}
 
 
 def record_group_contribution(cmd: RecordGroupContribution, uow: UnitOfWork) -> bool:
