@@ -33,17 +33,9 @@ class Goal(Base):
     reached_event_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
 
 
-class GoalContribution(Base):
-    """Money put toward a goal; its id is the command's, so a redelivered command counts once."""
+class ContributionColumns:
+    """The columns every contribution has; `amount` is in the currency of what it counts toward."""
 
-    __tablename__ = "goal_contributions"
-    __table_args__ = (UniqueConstraint("goal_id", "idempotency_key"),
-                      Index("ix_goal_contributions_goal_status", "goal_id", "status"))
-    id: Mapped[UUIDPk]
-    goal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("goals.id", ondelete="CASCADE"))
-    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"))
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    #: In the goal's currency.
     amount: Mapped[Amount]
     original_amount: Mapped[Amount]
     original_currency: Mapped[str] = mapped_column(String(3))
@@ -55,6 +47,18 @@ class GoalContribution(Base):
     correlation_id: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[Created]
     recorded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GoalContribution(ContributionColumns, Base):
+    """Money put toward a goal; its id is the command's, so a redelivered command counts once."""
+
+    __tablename__ = "goal_contributions"
+    __table_args__ = (UniqueConstraint("goal_id", "idempotency_key"),
+                      Index("ix_goal_contributions_goal_status", "goal_id", "status"))
+    id: Mapped[UUIDPk]
+    goal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("goals.id", ondelete="CASCADE"))
+    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
 
 
 class SavingsGroup(Base):
@@ -86,7 +90,7 @@ class GroupMember(Base):
     created_at: Mapped[Created]
 
 
-class GroupContribution(Base):
+class GroupContribution(ContributionColumns, Base):
     """Money a member put toward a group's target; its id is the command's, so it counts once."""
 
     __tablename__ = "group_contributions"
@@ -97,15 +101,3 @@ class GroupContribution(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     #: The household the member acted in.
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"))
-    #: In the group's currency.
-    amount: Mapped[Amount]
-    original_amount: Mapped[Amount]
-    original_currency: Mapped[str] = mapped_column(String(3))
-    fx_rate: Mapped[Decimal | None] = mapped_column(RATE)
-    fx_rate_date: Mapped[dt.date | None] = mapped_column(Date)
-    contributed_on: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
-    idempotency_key: Mapped[str | None] = mapped_column(String(200))
-    correlation_id: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[Created]
-    recorded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
