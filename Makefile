@@ -24,7 +24,7 @@ release: install services ## migrations + broker topology
 	$(PY) -m config.cli release
 
 run: release ## the whole stack from the Procfile: web on http://127.0.0.1:8000 and every pool
-	$(VENV)/bin/honcho start --port $(PORT) web categorization fx budgets notifications audit
+	$(VENV)/bin/honcho start --port $(PORT) web categorization fx budgets notifications audit insights
 
 test: install services ## the whole suite, against real PostgreSQL, RabbitMQ and Redis
 	$(PY) -m ruff check .

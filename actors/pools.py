@@ -12,6 +12,7 @@ POOLS: dict[str, str] = {
     "budgets": "actors.budgets",
     "notifications": "actors.notifications",
     "audit": "actors.audit",
+    "insights": "actors.insights",
 }
 
 

@@ -19,6 +19,7 @@ EXCHANGE_OF: dict[str, str] = {
     "TokenRevoked": "finance.security",
     "RoleChanged": "finance.security",
     "PersonalAccessTokenCreated": "finance.security",
+    "PasswordChanged": "finance.security",
     "AccountOpened": "finance.accounts",
     "TransactionRecorded": "finance.transactions",
     "TransactionRejected": "finance.transactions",
@@ -45,6 +46,7 @@ EXCHANGE_OF: dict[str, str] = {
     "GroupCreated": "finance.groups",
     "GroupMemberAdded": "finance.groups",
     "GroupContributionAdded": "finance.groups",
+    "AnomalyDetected": "finance.insights",
 }
 
 #: Every exchange the platform declares, in a stable order.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models import budgets, fx, goals, identity, ledger, messaging
+from models import audit, budgets, fx, goals, identity, ledger, messaging, notifications
 from models.base import Base
 
-__all__ = ["Base", "budgets", "fx", "goals", "identity", "ledger", "messaging"]
+__all__ = ["Base", "audit", "budgets", "fx", "goals", "identity", "ledger", "messaging", "notifications"]

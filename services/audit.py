@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import sessionmaker
 
 from domain.events import EXCHANGE_OF, Event
-from models.messaging import AuditRecord
+from models.audit import AuditRecord
 
 #: Events about one person's credentials; other members of the household never see them.
 PRIVATE_TYPES = tuple(t for t, exchange in EXCHANGE_OF.items() if exchange == "finance.security")

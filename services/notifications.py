@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from domain.events import Event
 from models.goals import GroupMember
 from models.identity import HouseholdMember, User
-from models.messaging import Notification
+from models.notifications import Notification
 from services.context import Caller
 from services.uow import UnitOfWork
 

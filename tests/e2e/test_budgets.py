@@ -12,9 +12,9 @@ import redis
 from sqlalchemy import func, select, text
 
 from config import wiring
+from models.audit import AuditRecord
 from models.budgets import BudgetAlert
 from models.ledger import Transaction
-from models.messaging import AuditRecord
 from tests.support.cli import run_cli
 from tests.support.client import ApiClient
 from tests.support.isolation import TEST_ENV

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from config import wiring
 from models.ledger import Transaction
-from models.messaging import Notification
+from models.notifications import Notification
 from tests.support.client import ApiClient, register
 from tests.support.stack import Stack, wait_for
 

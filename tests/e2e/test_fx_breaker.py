@@ -20,7 +20,7 @@ import requests
 from sqlalchemy import select
 
 from config import wiring
-from models.messaging import AuditRecord
+from models.audit import AuditRecord
 from services.fx import SWEEP_LEASE
 from services.fx_breaker import reset
 from services.fx_rates import default_rates

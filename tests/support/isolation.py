@@ -14,8 +14,9 @@ from tests.support.rabbit_admin import amqp_url
 RUN_ID = os.environ.setdefault("FINANCE_TEST_RUN_ID", uuid.uuid4().hex[:8])
 DATABASE = f"finance_test_{RUN_ID}"
 VHOST = f"finance-test-{RUN_ID}"
-#: This run's Redis database (development uses 0); concurrent runs on one machine rarely share one.
-REDIS_DB = 1 + int(RUN_ID, 16) % 15
+#: This run's Redis database (development uses 0); concurrent runs on one machine rarely share one, and
+#: FINANCE_TEST_REDIS_DB pins one so that runs side by side never do.
+REDIS_DB = int(os.environ.get("FINANCE_TEST_REDIS_DB") or 1 + int(RUN_ID, 16) % 15)
 
 TEST_ENV = {
     "FINANCE_ENV": "test",
