@@ -43,6 +43,10 @@ def _context() -> Context:
     )
 
 
+#: The context of quantize(); it is only read (localcontext would copy it on every call, in the hot path of imports).
+_QUANTIZE_CONTEXT = _context()
+
+
 def is_known_currency(code: str) -> bool:
     """Whether `code` is an active ISO 4217 code, exactly as written (uppercase, three letters)."""
     return isinstance(code, str) and code in EXPONENTS
@@ -55,9 +59,16 @@ def exponent(currency: str) -> int:
     return EXPONENTS[currency]
 
 
+#: The smallest unit of each currency seen so far (they never change).
+_QUANTA: dict[str, Decimal] = {}
+
+
 def _quantum(currency: str) -> Decimal:
     """The smallest unit of `currency` as a Decimal exponent template, e.g. 0.01 for EUR."""
-    return Decimal(1).scaleb(-exponent(currency))
+    quantum = _QUANTA.get(currency) if isinstance(currency, str) else None
+    if quantum is None:
+        quantum = _QUANTA[currency] = Decimal(1).scaleb(-exponent(currency))
+    return quantum
 
 
 def _require_decimal(amount: object) -> Decimal:
@@ -75,8 +86,7 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     value = _require_decimal(amount)
     quantum = _quantum(currency)
     try:
-        with localcontext(_context()):
-            result = value.quantize(quantum)
+        result = value.quantize(quantum, context=_QUANTIZE_CONTEXT)
     except InvalidOperation as exc:
         raise InvalidMoney("amount is too large to be represented") from exc
     return result.copy_abs() if result.is_zero() else result

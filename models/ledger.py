@@ -143,7 +143,8 @@ class Import(Base):
     filename: Mapped[str] = mapped_column(String(300))
     format: Mapped[str] = mapped_column(String(10))
     mapping: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The file itself until its rows are read; deferred: every other read of an import leaves it in PostgreSQL.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     status: Mapped[str] = mapped_column(String(12), default="queued")
     rows_total: Mapped[int] = mapped_column(BigInteger, default=0)
     imported: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -5,17 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import aliased
 
 from domain.events import Event
 from domain.fx import convert
-from domain.imports import CsvMapping, DuplicateKeys, ImportedRow, RowError, batched, is_near_match, parse_csv
+from domain.imports import (
+    NEAR_MATCH_DAYS,
+    CsvMapping,
+    DuplicateKeys,
+    ImportedRow,
+    RowError,
+    batched,
+    is_near_match,
+    parse_csv,
+)
 from domain.money import format_amount
 from domain.rules import RuleSet
 from models.identity import Household
@@ -74,8 +84,8 @@ class ImportBatch:
     rows: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
-        """The command as a message payload."""
-        return asdict(self)
+        """The command as a message payload (the rows as they are: they are already plain JSON values)."""
+        return {"import_id": self.import_id, "index": self.index, "rows": self.rows}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImportBatch:
@@ -123,10 +133,10 @@ def _close_split(import_id: uuid.UUID, good: int, errors: list[dict], batches: i
 
 
 def land(batch: ImportBatch, uow: UnitOfWork) -> None:
-    """Insert a batch's new rows as recorded, categorized transactions; count duplicates; flag near matches;
-    move the balance once. Safe to run twice (the command id and the dedupe keys make it land once).
-    Batches of one import run in parallel: the shared rows (import, account) are only touched at the end,
-    by atomic increments, so their locks are held for milliseconds."""
+    """Insert a batch's new rows as recorded, categorized transactions; count duplicates; move the balance
+    once; the batch that completes the import flags its near matches. Safe to run twice (the command id and
+    the dedupe keys make it land once). Batches of one import run in parallel: the shared rows (import,
+    account) are only touched at the end, by atomic increments, so their locks are held for milliseconds."""
     command_id = uuid.uuid5(uuid.NAMESPACE_URL, f"import:{batch.import_id}:{batch.index}")
     with uow:
         claimed = uow.session.execute(insert(ProcessedCommand).values(command_id=command_id)
@@ -136,13 +146,11 @@ def land(batch: ImportBatch, uow: UnitOfWork) -> None:
             uow.commit()
             return
         account = uow.session.get(Account, record.account_id)
-        inserted = _insert_rows(record, account, batch.rows, uow)
-        flagged = _flag_near_matches(record, inserted, uow)
-        uow.session.execute(update(Account).where(Account.id == account.id).values(
-            balance=Account.balance + sum((t["amount"] for t in inserted), Decimal(0))))
+        inserted, moved = _insert_rows(record, account, batch.rows, uow)
+        uow.session.execute(update(Account).where(Account.id == account.id).values(balance=Account.balance + moved))
         done, total = uow.session.execute(update(Import).where(Import.id == record.id).values(
-            imported=Import.imported + len(inserted), duplicates=Import.duplicates + len(batch.rows) - len(inserted),
-            possible_duplicates=Import.possible_duplicates + flagged, batches_done=Import.batches_done + 1,
+            imported=Import.imported + inserted, duplicates=Import.duplicates + len(batch.rows) - inserted,
+            batches_done=Import.batches_done + 1,
         ).returning(Import.batches_done, Import.batches_total)).one()
         if done == total:  # batches_total stays 0 until the file is read through: the splitter finishes then
             uow.session.refresh(record)
@@ -150,55 +158,63 @@ def land(batch: ImportBatch, uow: UnitOfWork) -> None:
         uow.commit()
 
 
-#: The columns an imported row fills, in COPY order.
-_COLUMNS = ("id", "household_id", "account_id", "user_id", "type", "amount", "currency", "occurred_on", "payee",
-            "description", "notes", "status", "category_id", "category_source", "category_rule_id", "tags", "locked",
-            "base_currency", "account_amount", "correlation_id", "import_id", "dedupe_key", "recorded_at",
-            "fx_status", "base_amount", "fx_rate", "fx_rate_date", "fx_source")
+#: What varies from row to row of an import, in COPY order (the rest is the same for the whole batch).
+_ROW_COLUMNS = ("type", "amount", "occurred_on", "payee", "description", "category_id", "category_source",
+                "category_rule_id", "tags", "dedupe_key", "base_amount", "fx_status", "fx_rate", "fx_rate_date",
+                "fx_source")
+#: The scratch table a batch is copied into (one per connection; emptied per batch).
+_SCRATCH = ("CREATE TEMP TABLE IF NOT EXISTS import_batch_rows (type text, amount numeric, occurred_on date, "
+            "payee text, description text, category_id uuid, category_source text, category_rule_id uuid, "
+            "tags text[], dedupe_key text, base_amount numeric, fx_status text, fx_rate numeric, fx_rate_date date, "
+            "fx_source text)")
+#: New rows from the scratch table: ids, the batch's constants and the signed sum made by PostgreSQL, in one pass.
+_INSERT = (
+    "WITH new AS (INSERT INTO transactions (id, household_id, account_id, user_id, currency, notes, status, locked, "
+    "base_currency, account_amount, correlation_id, import_id, recorded_at, " + ", ".join(_ROW_COLUMNS) + ") "
+    "SELECT gen_random_uuid(), %(household)s, %(account)s, %(user)s, %(currency)s, '', 'recorded', '{}', %(base)s, "
+    "amount, %(correlation)s, %(import)s, now(), " + ", ".join(_ROW_COLUMNS) + " FROM import_batch_rows "
+    "ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING amount, type) "
+    "SELECT count(*), coalesce(sum(CASE WHEN type = 'income' THEN amount ELSE -amount END), 0) FROM new")
 
 
-def _insert_rows(record: Import, account: Account, rows: list[dict[str, Any]], uow: UnitOfWork) -> list[dict]:
+def _insert_rows(record: Import, account: Account, rows: list[dict[str, Any]], uow: UnitOfWork
+                 ) -> tuple[int, Decimal]:
     """COPY the batch into a scratch table, then insert what is new in one statement (a dedupe key already
-    present is a duplicate: the row is skipped, whoever inserted it)."""
+    present is a duplicate: the row is skipped, whoever inserted it); (rows inserted, their signed sum)."""
     base = _base(record, uow)
     rules = household_rules(record.household_id, uow)
     categories = {name.lower(): ident for ident, name in uow.session.execute(
         select(Category.id, Category.name).where(Category.household_id == record.household_id))}
-    values = [_transaction(record, account, base, row, rules, categories) for row in rows]
     cursor = uow.session.connection().connection.driver_connection.cursor()
-    columns = ", ".join(_COLUMNS)
-    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS import_rows AS SELECT {columns} FROM transactions WITH NO DATA")
-    cursor.execute("TRUNCATE import_rows")
-    with cursor.copy(f"COPY import_rows ({columns}) FROM STDIN") as copy:
-        for value in values:
-            copy.write_row([value.get(name) for name in _COLUMNS])
-    cursor.execute(f"INSERT INTO transactions ({columns}) SELECT {columns} FROM import_rows "
-                   "ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING id, amount, type, occurred_on, payee")
-    return [{"id": i, "amount": a if t == "income" else -a, "occurred_on": d, "payee": p}
-            for i, a, t, d, p in cursor.fetchall()]
+    cursor.execute(_SCRATCH)
+    cursor.execute("TRUNCATE import_batch_rows")
+    with cursor.copy(f"COPY import_batch_rows ({', '.join(_ROW_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(_row_values(account, base, row, rules, categories))
+    cursor.execute(_INSERT, {"household": record.household_id, "account": account.id, "user": record.user_id,
+                             "currency": account.currency, "base": base, "correlation": record.correlation_id,
+                             "import": record.id})
+    return cursor.fetchone()
 
 
 def _base(record: Import, uow: UnitOfWork) -> str:
     return uow.session.scalar(select(Household.base_currency).where(Household.id == record.household_id))
 
 
-def _transaction(record: Import, account: Account, base: str, row: dict[str, Any], rules: RuleSet,
-                 categories: dict[str, uuid.UUID]) -> dict[str, Any]:
+def _row_values(account: Account, base: str, row: dict[str, Any], rules: RuleSet,
+                categories: dict[str, uuid.UUID]) -> tuple[Any, ...]:
+    """One row's values in _ROW_COLUMNS order: categorized by the household's rules, converted to the base."""
     signed = Decimal(row["amount"])
-    txn = SimpleNamespace(account_id=account.id, type="income" if signed > 0 else "expense", amount=abs(signed),
-                          currency=account.currency, occurred_on=dt.date.fromisoformat(row["occurred_on"]),
-                          payee=row["payee"][:200], description=row["description"], tags=[], locked=[],
-                          requested_category=None)
+    txn = SimpleNamespace(type="income" if signed > 0 else "expense", amount=abs(signed), currency=account.currency,
+                          occurred_on=dt.date.fromisoformat(row["occurred_on"]), payee=row["payee"][:200],
+                          description=row["description"], tags=[], locked=[], requested_category=None,
+                          account_id=account.id)
     decision = decide(txn, rules)
-    values = dict(id=uuid.uuid4(), household_id=record.household_id, account_id=account.id, user_id=record.user_id,
-                  type=txn.type, amount=txn.amount, currency=account.currency, occurred_on=txn.occurred_on,
-                  payee=decision.payee[:200], description=txn.description, notes="", status="recorded",
-                  category_id=categories.get(decision.category.lower()) or categories.get("uncategorized"),
-                  category_source=decision.source, category_rule_id=decision.rule_id, tags=list(decision.tags),
-                  locked=[], base_currency=base, account_amount=txn.amount, correlation_id=record.correlation_id,
-                  import_id=record.id, dedupe_key=row["key"], recorded_at=dt.datetime.now(dt.UTC), fx_status="none")
-    values.update(_converted(txn, base))
-    return values
+    fx = _converted(txn, base)
+    return (txn.type, txn.amount, txn.occurred_on, decision.payee[:200], txn.description,
+            categories.get(decision.category.lower()) or categories.get("uncategorized"), decision.source,
+            decision.rule_id, list(decision.tags), row["key"], fx.get("base_amount"), fx.get("fx_status", "none"),
+            fx.get("fx_rate"), fx.get("fx_rate_date"), fx.get("fx_source"))
 
 
 def _converted(txn: SimpleNamespace, base: str) -> dict[str, Any]:
@@ -212,31 +228,34 @@ def _converted(txn: SimpleNamespace, base: str) -> dict[str, Any]:
             "fx_source": rate.source, "fx_status": "converted"}
 
 
-def _flag_near_matches(record: Import, inserted: list[dict], uow: UnitOfWork) -> int:
-    """Mark new rows that look like an existing transaction of another source (never dropped)."""
-    if not inserted:
-        return 0
-    days = [t["occurred_on"] for t in inserted]
-    amounts = {abs(t["amount"]) for t in inserted}
-    candidates = uow.session.execute(select(Transaction.id, Transaction.occurred_on, Transaction.amount,
-                                            Transaction.payee).where(
-        Transaction.account_id == record.account_id, Transaction.deleted_at.is_(None),
-        Transaction.amount.in_(amounts), Transaction.occurred_on.between(min(days) - dt.timedelta(days=3),
-                                                                         max(days) + dt.timedelta(days=3)),
-        (Transaction.import_id.is_(None)) | (Transaction.import_id != record.id))).all()
-    flagged = 0
-    for t in inserted:
-        match = next((c for c in candidates if is_near_match(t["occurred_on"], abs(t["amount"]), t["payee"],
-                                                              c.occurred_on, c.amount, c.payee, payee_similarity)),
-                     None)
-        if match is not None:
-            uow.session.execute(update(Transaction).where(Transaction.id == t["id"])
-                                .values(possible_duplicate_of=match.id))
-            flagged += 1
-    return flagged
+def _near_match_pairs(record: Import, uow: UnitOfWork) -> list[Any]:
+    """(imported row, existing row of another source) with the same amount at most NEAR_MATCH_DAYS apart, in one
+    set-based query over the whole import."""
+    mine, other = aliased(Transaction), aliased(Transaction)
+    return uow.session.execute(
+        select(mine.id, mine.occurred_on, mine.amount, mine.payee, other.id.label("other_id"),
+               other.occurred_on.label("other_on"), other.payee.label("other_payee"))
+        .join(other, and_(other.account_id == mine.account_id, other.amount == mine.amount))
+        .where(mine.import_id == record.id, other.deleted_at.is_(None),
+               or_(other.import_id.is_(None), other.import_id != record.id),
+               func.abs(other.occurred_on - mine.occurred_on) <= NEAR_MATCH_DAYS)
+        .order_by(mine.id, other.occurred_on, other.id)).all()
+
+
+def _flag_near_matches(record: Import, uow: UnitOfWork) -> int:
+    """Mark the import's rows that look like an existing transaction of another source (never dropped)."""
+    flags: dict[uuid.UUID, uuid.UUID] = {}
+    for p in _near_match_pairs(record, uow):
+        if p.id not in flags and is_near_match(p.occurred_on, p.amount, p.payee, p.other_on, p.amount,
+                                               p.other_payee, payee_similarity):
+            flags[p.id] = p.other_id
+    if flags:
+        uow.session.execute(update(Transaction), [{"id": i, "possible_duplicate_of": d} for i, d in flags.items()])
+    return len(flags)
 
 
 def _finish(record: Import, uow: UnitOfWork) -> None:
+    record.possible_duplicates = _flag_near_matches(record, uow)
     record.status, record.finished_at, record.content = "finished", dt.datetime.now(dt.UTC), None
     uow.emit(Event("ImportFinished", {"import_id": str(record.id), "account_id": str(record.account_id),
                                       "rows_total": record.rows_total, "imported": record.imported,
