@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import redis
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
@@ -243,6 +243,29 @@ def rebuild(household_id: uuid.UUID, cause: Event, uow: UnitOfWork, totals: redi
         return len(rows)
 
 
+def apply_import(import_id: uuid.UUID, household_id: uuid.UUID, cause: Event, uow: UnitOfWork,
+                 totals: redis.Redis | None = None) -> int:
+    """Count every transaction an import added in the budgets it belongs to, then refresh the running totals
+    and re-check the thresholds of the periods they entered; returns the entries written. Only the import's
+    own rows are read (they are new: nothing else changed). Safe to run twice: entries are upserted."""
+    with uow:
+        budgets = _budgets_locked(household_id, uow)
+        rows = _entries(household_id, budgets, _lineages(household_id, uow), uow,
+                        Transaction.import_id == import_id) if budgets else []
+        if rows:
+            upsert = insert(BudgetEntry)
+            uow.session.execute(upsert.on_conflict_do_update(
+                index_elements=["budget_id", "transaction_id"],
+                set_={"amount": upsert.excluded.amount, "period_start": upsert.excluded.period_start}), rows)
+        for budget in budgets:
+            for start in {r["period_start"] for r in rows if r["budget_id"] == budget.id}:
+                if totals is not None:
+                    budget_totals.rebuild(totals, budget, start, uow)
+                _alert(budget, start, cause, uow)
+        uow.commit()
+        return len(rows)
+
+
 def _lineages(household_id: uuid.UUID, uow: UnitOfWork) -> dict[uuid.UUID, set[uuid.UUID]]:
     parents = dict(uow.session.execute(select(Category.id, Category.parent_id).where(
         Category.household_id == household_id)).all())
@@ -257,13 +280,14 @@ def _lineages(household_id: uuid.UUID, uow: UnitOfWork) -> dict[uuid.UUID, set[u
 
 
 def _entries(household_id: uuid.UUID, budgets: list[Budget], lineage_of: dict[uuid.UUID, set[uuid.UUID]],
-             uow: UnitOfWork) -> list[dict]:
+             uow: UnitOfWork, *only: ColumnElement[bool]) -> list[dict]:
+    """The budget entries of the household's transactions (`only` those that match every extra condition)."""
     txns = uow.session.execute(select(
         Transaction.id, Transaction.household_id, Transaction.category_id, Transaction.occurred_on,
         Transaction.amount, Transaction.currency, Transaction.base_amount, Transaction.base_currency,
         Transaction.fx_rate).where(
         Transaction.household_id == household_id, Transaction.status == "recorded", Transaction.type == "expense",
-        Transaction.deleted_at.is_(None))).all()
+        Transaction.deleted_at.is_(None), *only)).all()
     rates: dict = {}
     counted = ((t, b, amount_in(t, b.currency, uow.session, rates)) for t in txns for b in budgets
                if b.category_id in lineage_of.get(t.category_id, set()))
