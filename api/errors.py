@@ -5,10 +5,12 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+import redis
 from dramatiq.errors import BrokerConnectionError
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
+from sqlalchemy import exc as sql
 from werkzeug.exceptions import HTTPException
 
 from services.errors import ServiceError, TooManyRequests
@@ -77,9 +79,33 @@ def _broker_down(error: BrokerConnectionError) -> ResponseReturnValue:
     return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
+def _unavailable(message: str) -> ResponseReturnValue:
+    return jsonify(error_body(503, message)), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def _database_busy(error: sql.TimeoutError) -> ResponseReturnValue:
+    """Every database connection of this process stayed in use for the pool's whole timeout (overload)."""
+    return _unavailable("the server is too busy to reach its database now; retry later "
+                        "(with the same Idempotency-Key, a retried POST creates nothing twice)")
+
+
+def _database_down(error: sql.OperationalError) -> ResponseReturnValue:
+    return _unavailable("the database (PostgreSQL) could not complete the request (unreachable or in conflict); "
+                        "retry later")
+
+
+def _redis_down(error: redis.ConnectionError | redis.TimeoutError) -> ResponseReturnValue:
+    return _unavailable("the cache (Redis) is unreachable; retry later")
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every error in the one shape."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(ValidationError, _invalid)
     app.register_error_handler(BrokerConnectionError, _broker_down)
+    # A dependency that is down or saturated is a temporary condition (503 with Retry-After), not a bug (500).
+    app.register_error_handler(sql.TimeoutError, _database_busy)
+    app.register_error_handler(sql.OperationalError, _database_down)
+    app.register_error_handler(redis.ConnectionError, _redis_down)
+    app.register_error_handler(redis.TimeoutError, _redis_down)
