@@ -62,8 +62,8 @@ class RuleList(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-class Accepted(Schema):
-    """Work accepted for the pools."""
+class RuleApplyAccepted(Schema):
+    """A rule's re-run over history, accepted for the pools."""
 
     id = fields.String()
     status = fields.String()
@@ -122,7 +122,7 @@ class ApplyRule(MethodView):
 
     decorators = [auth_required()]
 
-    @blp.response(202, Accepted)
+    @blp.response(202, RuleApplyAccepted)
     def post(self, rule_id: uuid.UUID) -> dict:
         """Re-run the rule over every recorded transaction in batches (never over fields set by hand)."""
         caller = current_caller()
