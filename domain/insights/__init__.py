@@ -1,0 +1,1 @@
+"""Insight algorithms: payee normalization, recurring payments, unusual transactions and the forecast (stdlib only)."""
