@@ -20,8 +20,8 @@ from api.schemas import Blueprint, Currency, Line, TimeZone
 from api.security import auth_required, blocklist, current_caller
 from config import wiring
 from config.settings import get_settings
-from services import identity, tokens
-from services.errors import Unauthorized
+from services import identity, tokens, users
+from services.errors import Invalid, Unauthorized
 from services.ratelimit import rate_limits
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Register, log in, refresh and log out")
@@ -146,6 +146,34 @@ class Logout(MethodView):
         caller = current_caller()
         blocklist(get_jwt()["jti"], get_jwt()["exp"])
         tokens.revoke_family(caller.family_id, caller.user_id, "logged out", caller.correlation_id, wiring.uow())
+
+
+class PasswordChangeIn(Schema):
+    """The current password and the new one."""
+
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(max=PASSWORD_MAX))
+    new_password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=PASSWORD_MAX))
+
+
+@blp.route("/password")
+class PasswordChange(MethodView):
+    """Change your password."""
+
+    @auth_required(personal=True, jwt_only=True)
+    @blp.arguments(PasswordChangeIn)
+    @blp.response(204)
+    def post(self, data: dict) -> None:
+        """Change your password (the current one is checked and wrong guesses count as failed logins; you are told
+        by email, SMS and in the inbox)."""
+        caller, address = current_caller(), _client_address()
+        email = users.profile(caller, wiring.uow()).email
+        rate_limits().check_login(email, address)
+        try:
+            users.change_password(caller, data["current_password"], data["new_password"], wiring.uow())
+        except Invalid as exc:
+            if exc.field == "current_password":
+                rate_limits().login_failed(email, address)
+            raise
 
 
 @blp.route("/logout-all")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from api.schemas import Blueprint, Currency, Line, TimeZone
 from api.security import auth_required, current_caller
 from config import wiring
 from models.identity import User
 from services import users
+from services.notify_templates import is_locale
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Your profile")
 
@@ -22,6 +23,11 @@ def masked(phone: str | None) -> str | None:
     return None if not phone else phone[:3] + "*" * (len(phone) - 6) + phone[-3:]
 
 
+def _known_locale(value: str) -> None:
+    if not is_locale(value):
+        raise ValidationError("unknown locale: use one such as en, de_DE or fr_CH")
+
+
 class ProfileIn(Schema):
     """What a user may change about themselves (role, ids and dates are not among it)."""
 
@@ -29,6 +35,7 @@ class ProfileIn(Schema):
     phone = fields.String(allow_none=True, validate=validate.Regexp(E164, error="phone must be E.164"))
     base_currency = Currency()
     timezone = TimeZone()
+    locale = fields.String(validate=[validate.Length(min=2, max=16), _known_locale])
 
 
 class ProfileOut(Schema):
@@ -42,6 +49,7 @@ class ProfileOut(Schema):
     base_currency = fields.String()
     phone = fields.String(allow_none=True)
     timezone = fields.String()
+    locale = fields.String()
     created_at = fields.String()
 
 
@@ -49,7 +57,7 @@ def profile_out(user: User, base_currency: str) -> dict:
     """A profile as the API shows it: the phone masked."""
     return {"id": str(user.id), "email": user.email, "name": user.name, "role": user.role,
             "household_id": str(user.household_id), "base_currency": base_currency, "phone": masked(user.phone),
-            "timezone": user.timezone,
+            "timezone": user.timezone, "locale": user.locale,
             "created_at": user.created_at.isoformat()}
 
 

@@ -42,6 +42,8 @@ class User(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     #: The IANA time zone the person lives in: it decides which budget period is "now".
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    #: The locale messages are written in (amounts, dates), e.g. "en" or "de_DE".
+    locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     #: Tokens issued before this moment are void ("log out everywhere").
     tokens_valid_after: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from domain.events import Event
@@ -12,6 +14,7 @@ from services.context import Caller
 from services.errors import Forbidden, Invalid, NotFound
 from services.fx import start_reconversion
 from services.identity import normalize_email
+from services.passwords import check_password
 from services.tokens import security_event
 from services.uow import UnitOfWork
 
@@ -51,6 +54,25 @@ def _rebase(caller: Caller, base: str, uow: UnitOfWork) -> bool:
     old, household.base_currency = household.base_currency, base
     start_reconversion(household.id, caller.user_id, old, base, caller.correlation_id, uow)
     return True
+
+
+def change_password(caller: Caller, current: str, new: str, uow: UnitOfWork) -> None:
+    """Replace the caller's password after checking the current one; PasswordChanged tells them (and the audit)."""
+    hasher = PasswordHasher()
+    with uow:
+        user = uow.session.get(User, caller.user_id, with_for_update=True)
+        try:
+            hasher.verify(user.password_hash, current)
+        except (VerificationError, InvalidHashError):
+            raise Invalid("is not your current password", field="current_password") from None
+        try:
+            check_password(new, user.email)
+        except Invalid as exc:
+            raise Invalid(exc.message, field="new_password") from None
+        user.password_hash = hasher.hash(new)
+        uow.emit(security_event("PasswordChanged", {"user_id": str(user.id)}, user.id, user.household_id,
+                                caller.correlation_id))
+        uow.commit()
 
 
 def list_users(limit: int, uow: UnitOfWork) -> list[User]:

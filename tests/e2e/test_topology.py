@@ -15,17 +15,21 @@ pytestmark = pytest.mark.e2e
 EXPECTED_BINDINGS = {
     "fx.events": {"finance.transactions"},
     "budgets.events": {"finance.transactions", "finance.fx"},
-    "notifications.events": {"finance.users", "finance.budgets", "finance.goals"},
+    "notifications.events": {"finance.users", "finance.security", "finance.transactions", "finance.budgets",
+                             "finance.goals", "finance.insights"},
     "audit.events": set(EXCHANGES),
+    "insights.aggregates": {"finance.transactions", "finance.fx"},
+    "insights.anomalies": {"finance.transactions"},
 }
 #: Every queue a pool consumes.
-POOL_QUEUES = ("categorization", "fx.events", "budgets.events", "notifications.events", "audit.events")
+POOL_QUEUES = ("categorization", "fx.events", "budgets.events", "notifications.events", "notifications",
+               "audit.events", "insights.aggregates", "insights.anomalies")
 
 
 def test_every_event_family_has_a_durable_fanout_exchange(stack: Stack) -> None:
     """The fanout exchanges exist and survive a broker restart."""
     exchanges = {e["name"]: e for e in rabbit_admin.list_exchanges(VHOST)}
-    for name in ("finance.users", "finance.transactions", "finance.budgets", "finance.goals", "finance.fx"):
+    for name in EXCHANGES:
         assert exchanges[name]["type"] == "fanout"
         assert exchanges[name]["durable"] is True
 
