@@ -7,6 +7,7 @@ import uuid
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate
 
+from api.audit import AuditFilters, AuditList, audit_page
 from api.schemas import Blueprint
 from api.security import auth_required, current_caller
 from config import wiring
@@ -102,3 +103,24 @@ class AdminRoles(MethodView):
         if data["role"] not in USER_ROLES:
             raise ValidationError({"role": ["unknown role"]})
         return admin_user_out(users.set_role(current_caller(), data["user_id"], data["role"], wiring.uow()))
+
+
+class AdminAuditFilters(AuditFilters):
+    """The audit trail's filters, plus one household."""
+
+    household_id = fields.UUID(load_default=None)
+
+
+@blp.route("/audit")
+class AdminAudit(MethodView):
+    """Every household's audit trail."""
+
+    decorators = [auth_required(admin=True, personal=True)]
+
+    @blp.arguments(AdminAuditFilters, location="query")
+    @blp.response(200, AuditList)
+    def get(self, filters: dict) -> dict:
+        """Every audited event (all households and the platform), newest first, with request origins. Filter by
+        `household_id`, `type` (repeatable), `from`, `to`; page with `cursor`."""
+        household = filters["household_id"]
+        return audit_page(filters, str(household) if household else None)

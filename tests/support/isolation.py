@@ -12,6 +12,9 @@ import uuid
 from tests.support.rabbit_admin import amqp_url
 
 RUN_ID = os.environ.setdefault("FINANCE_TEST_RUN_ID", uuid.uuid4().hex[:8])
+#: The MongoDB the caller pointed MONGO_URL at (the stack itself audits to PostgreSQL; the audit contract tests
+#: also run on this one).
+MONGO_URL = os.environ.setdefault("FINANCE_TEST_MONGO_URL", os.environ.get("MONGO_URL", ""))
 DATABASE = f"finance_test_{RUN_ID}"
 VHOST = f"finance-test-{RUN_ID}"
 #: This run's Redis database (development uses 0); concurrent runs on one machine rarely share one, and
