@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test lint bench chaos services install release clean
+.PHONY: run test lint bench chaos profile services install release clean demo
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,19 @@ test: install services ## the whole suite, against real PostgreSQL, RabbitMQ and
 bench: install services ## benchmarks: prints a table, writes docs/bench/*.json
 	$(PY) -m bench.ingest
 	$(PY) -m bench.ledger
+	$(PY) -m bench.reports
+	$(PY) -m bench.audit
+	$(PY) -m bench.summary
+
+chaos: install services ## load + faults (pools SIGKILLed, RabbitMQ and Redis REALLY restarted, FX down), then every invariant
+	$(PY) -m bench.chaos --mode real
+	$(PY) -m pytest -m slow tests/e2e/test_notifications_outage.py
+
+profile: install services ## py-spy flame graphs of web and every pool under ingest load: docs/bench/profiles/
+	$(PY) -m bench.profile
+
+demo: install ## a demo user with two years of history on the running stack (`make run` first); DEMO_URL to change
+	$(PY) scripts/demo.py --url $(or $(DEMO_URL),http://127.0.0.1:$(PORT)) $(DEMO_ARGS)
 
 lint: install
 	$(PY) -m ruff check .

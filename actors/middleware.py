@@ -14,6 +14,7 @@ import dramatiq
 import redis
 
 from config.logs import correlation_id
+from services.uow import request_origin
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +33,33 @@ def _correlation_of(message: Any) -> str:
     return first.get("correlation_id", "") if isinstance(first, dict) else ""
 
 
+def _origin_of(message: Any) -> dict[str, str] | None:
+    first = message.args[0] if message.args else {}
+    carried = first.get("origin") if isinstance(first, dict) else None
+    return carried or message.options.get("origin")
+
+
 class Correlation(dramatiq.Middleware):
-    """Every log line of a message carries the correlation id of the request that caused it."""
+    """Every log line of a message carries the correlation id of the request that caused it; commands carry the
+    request's origin (client address, user agent) so the events they cause do too."""
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        """Attach the origin of the request being handled to a command sent on its behalf."""
+        current = request_origin.get()
+        if current and current[0] == _correlation_of(message) and "origin" not in message.options:
+            message.options["origin"] = current[1]
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        """Set the correlation id for this thread."""
+        """Set the correlation id (and the request's origin) for this thread."""
         correlation_id.set(_correlation_of(message))
+        origin = _origin_of(message)
+        request_origin.set((_correlation_of(message), origin) if origin else None)
 
     def after_process_message(self, broker: dramatiq.Broker, message: Any, *, result: Any = None,
                               exception: BaseException | None = None) -> None:
         """Clear it again."""
         correlation_id.set("")
+        request_origin.set(None)
 
 
 class Metrics(dramatiq.Middleware):

@@ -22,13 +22,17 @@ from api import (
     headers,
     households,
     imports,
+    insights,
     notifications,
     observability,
     ops,
+    preferences,
+    reports,
     rules,
     security,
     tokens,
     users,
+    webhooks,
     ws,
 )
 from api import transactions as transactions_api
@@ -37,7 +41,7 @@ from config.settings import get_settings
 
 #: One blueprint per resource.
 RESOURCES = (auth, users, households, tokens, accounts, categories, rules, transactions_api, imports, budgets,
-             goals, groups, fx, notifications, audit, admin)
+             goals, groups, fx, notifications, preferences, webhooks, reports, insights, audit, admin)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

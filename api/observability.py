@@ -12,6 +12,7 @@ from flask import Flask, Response, g, request
 
 from config import wiring
 from config.logs import correlation_id
+from services.uow import request_origin
 
 log = logging.getLogger("api.access")
 
@@ -19,6 +20,8 @@ log = logging.getLogger("api.access")
 HTTP_KEY = "metrics:http"
 #: Redis hash of latency buckets, field "route|le".
 HTTP_LATENCY_KEY = "metrics:http_latency"
+#: The longest User-Agent kept in the audit trail.
+MAX_USER_AGENT = 256
 #: Latency bucket bounds in seconds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -33,6 +36,8 @@ def _begin() -> None:
     g.request_id = _request_id()
     g.started = time.perf_counter()
     correlation_id.set(g.request_id)
+    request_origin.set((g.request_id, {"client_address": request.remote_addr or "",
+                                       "user_agent": request.headers.get("User-Agent", "")[:MAX_USER_AGENT]}))
 
 
 def _bucket(seconds: float) -> str:

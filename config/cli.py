@@ -1,7 +1,8 @@
-"""The operator CLI: `python -m config.cli release|migrate|topology|dlq list|dlq replay Q|reconcile`."""
+"""The operator CLI: `python -m config.cli release|migrate|topology|dlq list|dlq replay Q|reconcile|audit ...`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sys
 
@@ -168,6 +169,19 @@ def reconcile() -> None:
     click.echo(f"outbox: published {sent}, still waiting {unpublished_count(wiring.session_factory())}")
 
 
+@cli.command("rebuild-aggregates")
+@click.option("--household", type=click.UUID, help="Only this household; default: every household.")
+def rebuild_aggregates(household: object | None) -> None:
+    """Recompute the insights pool's daily and monthly aggregates from the transactions in SQL."""
+    from services.insights_aggregates import rebuild_all, rebuild_household
+
+    if household is not None:
+        rebuild_household(household, wiring.uow())  # type: ignore[arg-type]
+        click.echo(f"aggregates rebuilt for household {household}")
+    else:
+        click.echo(f"aggregates rebuilt for {rebuild_all(wiring.uow())} household(s)")
+
+
 @cli.command("rotate-keys")
 @click.option("--batch-size", default=500, type=click.IntRange(min=1), show_default=True, help="Rows per transaction.")
 def rotate_keys(batch_size: int) -> None:
@@ -186,6 +200,54 @@ def rotate_keys(batch_size: int) -> None:
         total += rotated
         click.echo(f"{column.table.name}.{column.name}: rotated {rotated}, already under the primary key {current}")
     click.echo(f"rotated {total} value(s)")
+
+
+@cli.group()
+def audit() -> None:
+    """The audit trail: verify its hash chains, export it, apply retention."""
+
+
+@audit.command("verify")
+@click.option("--household", help="Verify one household's chain (or 'platform'); default: every chain.")
+def audit_verify(household: str | None) -> None:
+    """Recompute every chain; name the first broken record (changed, deleted or reordered); exit 1 if any."""
+    from services.audit import verify
+
+    reports = verify(wiring.audit_store(), household)
+    for report in reports:
+        click.echo(str(report.broken) if report.broken else f"chain {report.chain_id}: {report.records} record(s) ok")
+    if any(r.broken for r in reports):
+        sys.exit(1)
+
+
+@audit.command("export")
+@click.option("--household", help="Only this household's records.")
+@click.option("--type", "types", multiple=True, help="Only these event types (repeatable).")
+@click.option("--from", "since", type=click.DateTime(), help="Occurred at or after (UTC).")
+@click.option("--to", "until", type=click.DateTime(), help="Occurred before (UTC).")
+def audit_export(household: str | None, types: tuple[str, ...], since: dt.datetime | None,
+                 until: dt.datetime | None) -> None:
+    """Write records as JSON lines, oldest first, with their chain fields (seq, prev_hash, hash)."""
+    import json
+
+    from services.audit import AuditQuery
+
+    utc = [m.replace(tzinfo=dt.UTC) if m else None for m in (since, until)]
+    for record in wiring.audit_store().export(AuditQuery(household_id=household, types=types, since=utc[0],
+                                                         until=utc[1])):
+        click.echo(json.dumps(record, sort_keys=True, ensure_ascii=False))
+
+
+@audit.command("purge")
+@click.option("--days", type=click.IntRange(min=1), help="Keep this many days (default: AUDIT_RETENTION_DAYS).")
+def audit_purge(days: int | None) -> None:
+    """Remove records older than the retention period; each chain keeps an anchor so it still verifies."""
+    from actors.audit import purge_expired
+
+    days = days or get_settings().audit_retention_days
+    if not days:
+        raise click.UsageError("AUDIT_RETENTION_DAYS is 0 (keep forever): pass --days to purge anyway")
+    click.echo(f"removed {purge_expired(days)} audit record(s) older than {days} days")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ class Settings:
     rabbitmq_url: str = field(default_factory=_rabbitmq_url)
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", "redis://127.0.0.1:6379/0"))
     mongo_url: str = field(default_factory=lambda: _env("MONGO_URL"))
+    audit_retention_days: int = field(default_factory=lambda: _int("AUDIT_RETENTION_DAYS", 0))
+    audit_batch_size: int = field(default_factory=lambda: _int("AUDIT_BATCH_SIZE", 200))
     jwt_secret_key: str = field(default_factory=lambda: _env("JWT_SECRET_KEY", DEV_SECRET))
     access_token_minutes: int = field(default_factory=lambda: _int("ACCESS_TOKEN_MINUTES", 15))
     refresh_token_days: int = field(default_factory=lambda: _int("REFRESH_TOKEN_DAYS", 30))
@@ -54,6 +56,17 @@ class Settings:
     twilio_account_sid: str = field(default_factory=lambda: _env("TWILIO_ACCOUNT_SID"))
     twilio_auth_token: str = field(default_factory=lambda: _env("TWILIO_AUTH_TOKEN"))
     twilio_from_number: str = field(default_factory=lambda: _env("TWILIO_FROM_NUMBER"))
+    twilio_api_base: str = field(default_factory=lambda: _env("TWILIO_API_BASE", "https://api.twilio.com"))
+    notify_from_email: str = field(default_factory=lambda: _env("NOTIFY_FROM_EMAIL", "alerts@finance.example"))
+    public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", "http://127.0.0.1:8000"))
+    notify_timeout_seconds: int = field(default_factory=lambda: _int("NOTIFY_TIMEOUT_SECONDS", 10))
+    notify_min_backoff_ms: int = field(default_factory=lambda: _int("NOTIFY_MIN_BACKOFF_MS", 1_000))
+    notify_max_backoff_ms: int = field(default_factory=lambda: _int("NOTIFY_MAX_BACKOFF_MS", 300_000))
+    notify_max_attempts: int = field(default_factory=lambda: _int("NOTIFY_MAX_ATTEMPTS", 40))
+    webhook_max_attempts: int = field(default_factory=lambda: _int("WEBHOOK_MAX_ATTEMPTS", 8))
+    notify_sms_max_age_seconds: int = field(default_factory=lambda: _int("NOTIFY_SMS_MAX_AGE_SECONDS", 900))
+    notify_sweep_seconds: int = field(default_factory=lambda: _int("NOTIFY_SWEEP_SECONDS", 30))
+    notify_sending_lease_seconds: int = field(default_factory=lambda: _int("NOTIFY_SENDING_LEASE_SECONDS", 300))
     fx_provider_url: str = field(default_factory=lambda: _env("FX_PROVIDER_URL"))
     fx_timeout_seconds: int = field(default_factory=lambda: _int("FX_TIMEOUT_SECONDS", 5))
     fx_breaker_fail_max: int = field(default_factory=lambda: _int("FX_BREAKER_FAIL_MAX", 5))
@@ -83,6 +96,14 @@ class Settings:
         if self.max_backoff_ms > 20 * 60 * 1000:
             raise ConfigurationError("DRAMATIQ_MAX_BACKOFF_MS must stay under RabbitMQ's 30-minute consumer timeout")
         self._check_fx()
+        self._check_notify()
+
+    def _check_notify(self) -> None:
+        if self.notify_max_backoff_ms > 20 * 60 * 1000 or self.notify_min_backoff_ms < 1:
+            raise ConfigurationError("NOTIFY_MIN_BACKOFF_MS must be >= 1 and NOTIFY_MAX_BACKOFF_MS under 20 minutes")
+        if min(self.notify_max_attempts, self.webhook_max_attempts, self.notify_timeout_seconds,
+               self.notify_sweep_seconds, self.notify_sending_lease_seconds) < 1:
+            raise ConfigurationError("NOTIFY_* and WEBHOOK_MAX_ATTEMPTS settings must be >= 1")
 
     def _check_fx(self) -> None:
         if self.fx_timeout_seconds < 1:

@@ -24,7 +24,9 @@ from config.crypto import install_keys
 from config.settings import get_settings
 from domain.events import Event
 from models.base import make_engine, make_session_factory
-from services.audit import AuditStore, MongoAuditStore, PostgresAuditStore
+from services.audit import AuditStore
+from services.audit_batcher import GroupCommit
+from services.audit_postgres import PostgresAuditStore
 from services.fx import Sweep, announce_breaker
 from services.fx_breaker import NAMESPACE, BreakerConfig, BreakerState, ThreadBreakers, read_state
 from services.fx_provider import FrankfurterClient, LiveRates
@@ -99,7 +101,17 @@ def uow() -> UnitOfWork:
 def audit_store() -> AuditStore:
     """MongoDB when MONGO_URL is set, PostgreSQL otherwise."""
     url = get_settings().mongo_url
-    return MongoAuditStore(url) if url else PostgresAuditStore(session_factory())
+    if url:
+        from services.audit_mongo import MongoAuditStore
+
+        return MongoAuditStore(url)
+    return PostgresAuditStore(session_factory())
+
+
+@cache
+def audit_writer() -> GroupCommit:
+    """The audit pool's group commit: one batched write for the events its threads hand in (AUDIT_BATCH_SIZE)."""
+    return GroupCommit(audit_store().append_many, max_batch=get_settings().audit_batch_size)
 
 
 @cache

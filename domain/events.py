@@ -74,6 +74,8 @@ class Event:
     event_id: str = field(default_factory=_new_id)
     version: int = 1
     occurred_at: str = field(default_factory=_now)
+    #: Where an API-originated command came from: {"client_address": ..., "user_agent": ...}; None otherwise.
+    origin: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.type not in EXCHANGE_OF:
@@ -85,12 +87,15 @@ class Event:
         return EXCHANGE_OF[self.type]
 
     def to_dict(self) -> dict[str, Any]:
-        """The envelope as JSON-ready data."""
-        return asdict(self)
+        """The envelope as JSON-ready data (without `origin` when there is none, as envelopes were before it)."""
+        data = asdict(self)
+        if data["origin"] is None:
+            del data["origin"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
-        """Rebuild an envelope received from the bus."""
+        """Rebuild an envelope received from the bus (envelopes from before a field existed still parse)."""
         return cls(**{name: data.get(name) for name in cls.__dataclass_fields__ if name in data})
 
     def caused(self, type: str, payload: dict[str, Any]) -> Event:
@@ -102,4 +107,5 @@ class Event:
             user_id=self.user_id,
             correlation_id=self.correlation_id,
             causation_id=self.event_id,
+            origin=self.origin,
         )

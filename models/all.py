@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from models import audit, budgets, fx, goals, identity, ledger, messaging, notifications
+from models import anomalies, audit, budgets, fx, goals, identity, insights, ledger, messaging, notifications
 from models.base import Base
 
-__all__ = ["Base", "audit", "budgets", "fx", "goals", "identity", "ledger", "messaging", "notifications"]
+__all__ = ["Base", "anomalies", "audit", "budgets", "fx", "goals", "identity", "insights", "ledger", "messaging",
+           "notifications"]

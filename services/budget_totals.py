@@ -4,13 +4,14 @@ Each budget period is a Redis hash: one field per counted transaction (its amoun
 script sets a transaction's amount and moves the total by the difference, so applying the same state twice
 changes nothing (redelivery, a worker killed mid-message). The script runs while the budget's row is
 locked, just before the SQL commit; a hash that does not exist (Redis flushed) is left alone and rebuilt
-from SQL on the next read, under the same lock. `reconcile` compares every total with SQL and fixes it.
+from SQL on the next read, under the same lock. Redis unreachable fails the update (and so the SQL change
+with it, retried later): a total that survived the outage must not miss what happened during it.
+`reconcile` compares every total with SQL and fixes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,8 +22,6 @@ from sqlalchemy import select
 from domain.money import from_minor_units, quantize, to_minor_units
 from models.budgets import Budget, BudgetEntry
 from services.uow import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 #: The field holding a period's total.
 TOTAL = "__total"
@@ -35,6 +34,10 @@ return redis.call('HINCRBY', KEYS[1], '__total', new - old)
 """
 
 
+class TotalsUnavailable(RuntimeError):
+    """Redis did not take a running-total update; the caller's SQL transaction must not commit without it."""
+
+
 def key(budget_id: uuid.UUID, start: dt.date) -> str:
     """The Redis key of one budget period."""
     return f"budget:{budget_id}:{start.isoformat()}"
@@ -43,12 +46,14 @@ def key(budget_id: uuid.UUID, start: dt.date) -> str:
 def record(client: redis.Redis, budget: Budget, start: dt.date, transaction_id: uuid.UUID,
            amount: Decimal | None) -> None:
     """Set (or with None remove) one transaction's amount in a period's running total; a missing total is
-    left for the next read to rebuild."""
+    left for the next read to rebuild. TotalsUnavailable when Redis cannot be reached."""
     units = 0 if amount is None else to_minor_units(amount, budget.currency)
     try:
         client.eval(_SET_ENTRY, 1, key(budget.id, start), str(transaction_id), units, "1" if amount is None else "0")
-    except redis.RedisError:
-        log.warning("running total of budget %s not updated; reconcile will repair it", budget.id)
+    except redis.RedisError as error:
+        # Unreachable is not emptied: the total may still be there and would miss this amount for good. Fail, so
+        # the SQL change rolls back and the message is retried once Redis answers (the script is idempotent).
+        raise TotalsUnavailable(f"running total of budget {budget.id} not updated: {error}") from error
 
 
 def _sql_entries(budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> dict[str, Decimal]:

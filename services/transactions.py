@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,6 +24,8 @@ from services.categorization import decide, household_rules
 from services.context import Caller
 from services.errors import Invalid, NotFound
 from services.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 #: Sends the command to its pool; raises when RabbitMQ did not confirm it.
 SendCommand = Callable[[dict[str, Any]], None]
@@ -147,7 +150,7 @@ def record_transaction(cmd: RecordTransaction, uow: UnitOfWork) -> None:
     """Categorize and record a submitted transaction. Safe to run twice."""
     with uow:
         txn = _lock_or_insert(cmd, uow)
-        if txn.status != "pending":
+        if txn is None or txn.status != "pending":
             return
         account = uow.session.get(Account, txn.account_id, with_for_update=True)
         if account is None or account.deleted_at is not None or account.household_id != txn.household_id:
@@ -157,7 +160,7 @@ def record_transaction(cmd: RecordTransaction, uow: UnitOfWork) -> None:
         uow.commit()
 
 
-def _lock_or_insert(cmd: RecordTransaction, uow: UnitOfWork) -> Transaction:
+def _lock_or_insert(cmd: RecordTransaction, uow: UnitOfWork) -> Transaction | None:
     base = uow.session.scalar(select(Household.base_currency).where(Household.id == uuid.UUID(cmd.household_id)))
     values = dict(
         id=uuid.UUID(cmd.transaction_id), household_id=uuid.UUID(cmd.household_id), user_id=uuid.UUID(cmd.user_id),
@@ -168,8 +171,15 @@ def _lock_or_insert(cmd: RecordTransaction, uow: UnitOfWork) -> Transaction:
         counter_account_id=uuid.UUID(cmd.counter_account_id) if cmd.counter_account_id else None,
     )
     # The API inserts the pending row before it sends the command; if its commit is still in flight
-    # this insert waits for it, then does nothing.
-    uow.session.execute(insert(Transaction).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+    # this insert waits for it, then does nothing. If it does insert, the API rolled back after sending (it
+    # answered an error, e.g. the publisher confirm was lost with the connection): the client was not told
+    # 2xx and retries under its Idempotency-Key, so recording this orphan would record the purchase twice.
+    orphan = uow.session.execute(insert(Transaction).values(**values).on_conflict_do_nothing(index_elements=["id"])
+                                 .returning(Transaction.id)).first()
+    if orphan is not None:
+        log.warning("transaction %s: its request was rolled back after the command was sent; dropped",
+                    cmd.transaction_id)
+        return None  # leaving the unit of work rolls the insert back
     return uow.session.get(Transaction, values["id"], with_for_update=True, populate_existing=True)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import func, update
@@ -17,6 +19,17 @@ log = logging.getLogger(__name__)
 Publish = Callable[[Event], None]
 #: Records that RabbitMQ confirmed these events (by event id).
 Mark = Callable[[list[str]], None]
+#: The request (correlation id, {client_address, user_agent}) this thread handles: set by the API per request and by
+#: the workers per message, so the events a request causes carry where it came from.
+request_origin: ContextVar[tuple[str, dict[str, str]] | None] = ContextVar("request_origin", default=None)
+
+
+def with_origin(event: Event) -> Event:
+    """The event with the origin of the request it belongs to (same correlation id), if it has none yet."""
+    current = request_origin.get()
+    if event.origin is not None or current is None or current[0] != event.correlation_id:
+        return event
+    return dataclasses.replace(event, origin=current[1])
 
 
 class UnitOfWork:
@@ -45,6 +58,7 @@ class UnitOfWork:
 
     def emit(self, event: Event) -> None:
         """Store an event in the outbox of this transaction."""
+        event = with_origin(event)
         self._pending.append(event)
         self.session.add(OutboxEvent(event_id=event.event_id, exchange=event.exchange, envelope=event.to_dict()))
 

@@ -33,7 +33,7 @@ import requests
 
 from tests.support.cli import run_cli
 from tests.support.client import PASSWORD, register
-from tests.support.stack import Stack
+from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,9 @@ REGISTER = ("POST", "/api/v1/auth/register")
 LOGIN = ("POST", "/api/v1/auth/login")
 REFRESH = ("POST", "/api/v1/auth/refresh")
 #: Anyone may call these (refresh takes a refresh token: test_refresh_takes_only_a_live_refresh_token).
-PUBLIC = frozenset({REGISTER, LOGIN, REFRESH})
+#: The link at the bottom of every email: a signed token, no login.
+UNSUBSCRIBE = ("GET", "/api/v1/notification-preferences/unsubscribe")
+PUBLIC = frozenset({REGISTER, LOGIN, REFRESH, UNSUBSCRIBE})
 #: A body no endpoint accepts: a refusal that answers 422 to it parsed the body before authorizing.
 PROBE_BODY = {"__not_a_field__": "authorization must answer before the body is parsed"}
 #: Fields a client must never set through a body (unless the endpoint's schema names them on purpose).
@@ -129,7 +131,30 @@ ENDPOINTS: dict[tuple[str, str], Policy] = {
     ("POST", "/api/v1/groups/{group_id}/members"): PERSONAL,
     ("POST", "/api/v1/groups/{group_id}/contributions"): PERSONAL,
     ("GET", "/api/v1/notifications"): HOUSEHOLD,
+    # Your own notifications and preferences: a viewer may mark hers read and choose her channels.
+    ("PATCH", "/api/v1/notifications/{notification_id}"): PERSONAL,
+    ("GET", "/api/v1/notification-preferences"): PERSONAL,
+    ("PUT", "/api/v1/notification-preferences"): PERSONAL,
+    ("POST", "/api/v1/auth/password"): LOGIN_ONLY,
+    # Webhooks are the household's integrations: members manage them, viewers see them and their log.
+    ("GET", "/api/v1/webhooks"): HOUSEHOLD,
+    ("POST", "/api/v1/webhooks"): HOUSEHOLD,
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): HOUSEHOLD,
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): HOUSEHOLD,
+    ("GET", "/api/v1/insights/recurring"): HOUSEHOLD,
+    ("GET", "/api/v1/insights/anomalies"): HOUSEHOLD,
+    ("GET", "/api/v1/insights/forecast"): HOUSEHOLD,
+    ("GET", "/api/v1/insights/forecast.png"): HOUSEHOLD,
+    ("GET", "/api/v1/insights/forecast.svg"): HOUSEHOLD,
+    ("GET", "/api/v1/reports/monthly"): HOUSEHOLD,
+    ("GET", "/api/v1/reports/monthly.png"): HOUSEHOLD,
+    ("GET", "/api/v1/reports/monthly.svg"): HOUSEHOLD,
+    ("GET", "/api/v1/reports/yearly"): HOUSEHOLD,
+    ("GET", "/api/v1/insights/trends"): HOUSEHOLD,
+    ("GET", "/api/v1/insights/trends.png"): HOUSEHOLD,
+    ("GET", "/api/v1/insights/trends.svg"): HOUSEHOLD,
     ("GET", "/api/v1/audit"): HOUSEHOLD,
+    ("GET", "/api/v1/admin/audit"): ADMIN,
     ("GET", "/api/v1/admin/users"): ADMIN,
     ("PUT", "/api/v1/admin/users/{user_id}/roles"): ADMIN,
     ("POST", "/api/v1/admin/roles"): ADMIN,
@@ -145,6 +170,8 @@ RULE = {"name": "Probe rule", "conditions": {"field": "payee", "op": "contains",
 GOAL = {"name": "Probe goal", "target": {"amount": "100.00"},
         "target_date": (dt.date.today() + dt.timedelta(days=365)).isoformat()}
 GROUP = {"name": "Probe group", "target": {"amount": "100.00"}}
+#: A webhook every household can hold (for goals reached, which the probes never reach).
+WEBHOOK = {"url": "http://127.0.0.1:9/probe", "kinds": ["goal_reached"]}
 
 
 class Unclassified(Exception):
@@ -299,6 +326,11 @@ def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
         ("POST", "/api/v1/groups/{group_id}/contributions"): {"amount": "1.00"},
         ("PUT", "/api/v1/admin/users/{user_id}/roles"): {"roles": ["user"]},
         ("POST", "/api/v1/admin/roles"): {"user_id": own["user_id"], "role": "user"},
+        ("PATCH", "/api/v1/notifications/{notification_id}"): {"read": True},
+        ("PUT", "/api/v1/notification-preferences"): {"preferences": {"transaction": {"in_app": False}}},
+        # Never the current password: should it ever go through, it changes nothing.
+        ("POST", "/api/v1/auth/password"): {"current_password": "not the password", "new_password": "x" * 12},
+        ("POST", "/api/v1/webhooks"): WEBHOOK,
     }
 
 
@@ -362,7 +394,11 @@ def world(stack: Stack) -> Iterator[World]:
         ids[who] = {"account_id": account["id"], "budget_id": budget["id"], "transaction_id": txn["id"],
                     "household_id": people[who]["household_id"], "token_id": pats[f"{who}_read"]["id"],
                     "category_id": str(category["id"]), "rule_id": rule["id"], "import_id": statement.json()["id"],
-                    "goal_id": goal["id"], "group_id": group["id"]}
+                    "goal_id": goal["id"], "group_id": group["id"],
+                    "webhook_id": post(who, "/api/v1/webhooks", WEBHOOK)["id"],
+                    "notification_id": wait_for(lambda who=who: http.get(
+                        url + "/api/v1/notifications", headers=bearer(access[who]), timeout=15).json()["items"],
+                        timeout=20, what=f"{who}'s welcome notification")[0]["id"]}
     alice_household = people["alice"]["household_id"]
     post("alice", f"/api/v1/households/{alice_household}/members", {"email": people["carol"]["email"],
                                                                     "role": "viewer"})
