@@ -15,9 +15,9 @@ from api.security import auth_required, current_caller
 from config import wiring
 from domain.insights.anomalies import KINDS
 from domain.insights.forecast import Band, month_end_balances
-from domain.insights.history import add_months
 from domain.insights.payees import display_name
 from domain.insights.recurring import Recurring
+from domain.periods import add_months
 from models.anomalies import Anomaly
 from services import insights
 from services.charts import forecast_chart

@@ -108,3 +108,33 @@ def periods_between(period: str, first: dt.date, last: dt.date) -> list[dt.date]
         starts.append(start)
         start = next_start(period, start)
     return starts
+
+
+# --- calendar months -----------------------------------------------------------------------------
+
+
+def month_of(day: dt.date) -> dt.date:
+    """The first day of `day`'s month."""
+    return day.replace(day=1)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day `months` later, clamped to the end of a shorter month (Jan 31 + 1 -> Feb 28)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return dt.date(year, month + 1, min(day.day, days_in_month(year, month + 1)))
+
+
+def days_in_month(year: int, month: int) -> int:
+    """How many days a month has."""
+    following = dt.date(year + month // 12, month % 12 + 1, 1)
+    return (following - dt.timedelta(days=1)).day
+
+
+def months_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The first days of every month from `first`'s to `last`'s, both included."""
+    months, current = [], month_of(first)
+    while current <= last:
+        months.append(current)
+        current = add_months(current, 1)
+    return months

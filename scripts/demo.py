@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests  # noqa: E402 - after the path set-up, so the script runs from anywhere
 
 from domain.insights.forecast import backtest  # noqa: E402
-from domain.insights.history import Txn, add_months, days_in_month  # noqa: E402
+from domain.insights.history import Txn  # noqa: E402
+from domain.periods import add_months, days_in_month  # noqa: E402
 
 PASSWORD = "demo horse battery staple"
 #: Recent days go through POST /transactions (so anomalies are detected as they land); older ones through an import.

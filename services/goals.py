@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from domain.events import Event
 from domain.fx import Rate, convert
 from domain.money import MAX_AMOUNT, InvalidMoney, format_amount, parse_amount, quantize
+from domain.periods import add_months
 from models.goals import Goal, GoalContribution
 from services.context import Caller
 from services.contributions import ContributionCommand, command_fields, row_values
@@ -58,14 +59,6 @@ class Progress:
     months_left: int
     #: What to put aside each month from now to reach the target on time.
     monthly: Decimal
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day `months` later, clamped to the end of a shorter month (Jan 31 + 1 -> Feb 28)."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    first_of_next = dt.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
-    return dt.date(year, month + 1, min(day.day, (first_of_next - dt.timedelta(days=1)).day))
 
 
 def whole_months(start: dt.date, end: dt.date) -> int:

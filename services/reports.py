@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 
 from domain.fx import convert
 from domain.money import quantize
+from domain.periods import months_between
 from models.identity import Household
 from models.insights import NO_CATEGORY
 from models.ledger import Account, Category
@@ -211,16 +212,8 @@ def _report(caller: Caller, current: tuple[dt.date, dt.date], previous: tuple[dt
                                                                          x.name))
     report.accounts = sorted(account_lines.values(), key=lambda x: x.name)
     if by_month:
-        report.months = [(start, months[start]) for start in _months(current[0], current[1])]
+        report.months = [(start, months[start]) for start in months_between(current[0], current[1])]
     return report
-
-
-def _months(first: dt.date, last: dt.date) -> list[dt.date]:
-    starts, start = [], month_start(first)
-    while start <= last:
-        starts.append(start)
-        start = month_start(start, 1)
-    return starts
 
 
 def in_base(row: object, base: str) -> tuple[Decimal, int]:

@@ -8,8 +8,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from domain.insights.history import Txn, add_months, days_in_month, month_of, months_between
+from domain.insights.history import Txn
 from domain.insights.recurring import Recurring, find_recurring
+from domain.periods import add_months, days_in_month, month_of, months_between
 
 #: The interval's two-sided normal quantile: 1.645 is a 90% interval.
 Z_90 = Decimal("1.645")

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from domain.insights.history import Txn, add_months, days_in_month
+from domain.insights.history import Txn
+from domain.periods import add_months, days_in_month
 
 #: Cadence name -> (days between charges it accepts, the nominal step in days).
 CADENCES: dict[str, tuple[range, int]] = {

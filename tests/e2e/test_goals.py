@@ -13,10 +13,11 @@ from sqlalchemy import func, select, update
 
 from config import wiring
 from domain.fx import convert
+from domain.periods import add_months
 from models.goals import Goal, GoalContribution
 from models.messaging import OutboxEvent
 from services.fx_rates import default_rates
-from services.goals import add_months, goal_command
+from services.goals import goal_command
 from tests.support.client import ApiClient, register
 from tests.support.stack import Stack, wait_for
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from config import wiring
 from domain.events import Event
-from domain.insights.history import add_months
+from domain.periods import add_months
 from models.messaging import OutboxEvent
 from services.insights import detect_anomalies
 from tests.support.client import ApiClient, register

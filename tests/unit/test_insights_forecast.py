@@ -8,7 +8,8 @@ import random
 from decimal import Decimal
 
 from domain.insights.forecast import backtest, fit_seasonal, forecast, month_end_balances
-from domain.insights.history import Txn, add_months, month_of, months_between
+from domain.insights.history import Txn
+from domain.periods import add_months, month_of, months_between
 
 START = dt.date(2024, 1, 1)
 #: Extra spending in some calendar months (holidays in December, summer trips).

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from domain.insights.history import Txn, add_months
+from domain.insights.history import Txn
 from domain.insights.recurring import cadence_of, detect, find_recurring, price_levels
+from domain.periods import add_months
 
 
 def shift_off_weekend(day: dt.date) -> dt.date:
