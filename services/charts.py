@@ -81,7 +81,7 @@ def _money_axis(ax: Any, currency: str) -> None:
     from matplotlib.ticker import FuncFormatter
 
     ax.yaxis.set_major_formatter(FuncFormatter(
-        lambda value, _pos: f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"))
+        lambda value, _pos: f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"))  # float ok: axis
     ax.set_ylabel(currency, fontsize=11)
 
 
@@ -96,7 +96,7 @@ def _date_axis(ax: Any) -> None:
 
 def _floats(values: Sequence[Decimal]) -> list[float]:
     """Decimals as floats, for drawing only."""
-    return [float(value) for value in values]
+    return [float(value) for value in values]  # float ok: pixels, never money
 
 
 def forecast_chart(title: str, currency: str, history: list[tuple[dt.date, Decimal]],
@@ -114,7 +114,7 @@ def forecast_chart(title: str, currency: str, history: list[tuple[dt.date, Decim
             low, expected, high = (_floats([row[i] for row in forecast]) for i in (1, 2, 3))
             if history:  # join the forecast to the last actual point so the line does not jump
                 dates = [history[-1][0], *dates]
-                last = float(history[-1][1])
+                last = float(history[-1][1])  # float ok: a point to draw
                 low, expected, high = [last, *low], [last, *expected], [last, *high]
             ax.fill_between(dates, low, high, color=_PALETTE[1], alpha=0.25, linewidth=0, label="interval")
             ax.plot(dates, expected, color=_PALETTE[1], linewidth=2.2, linestyle="--", label="forecast")
