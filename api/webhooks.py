@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 from api.schemas import Blueprint
 from api.security import auth_required, current_caller
 from config import wiring
+from config.settings import get_settings
 from domain.notifications import KINDS
 from models.notifications import DeliveryAttempt, Notification, Webhook
 from services import webhooks
@@ -105,7 +106,8 @@ class Webhooks(MethodView):
     @blp.response(201, WebhookOut)
     def post(self, data: dict) -> dict:
         """Add a webhook; the answer shows its signing secret, this once."""
-        hook, secret = webhooks.create_webhook(current_caller(), data["url"], data["kinds"], wiring.uow())
+        hook, secret = webhooks.create_webhook(current_caller(), data["url"], data["kinds"], wiring.uow(),
+                                               get_settings().webhook_allow_private_addresses)
         return webhook_out(hook, secret)
 
     @blp.response(200, WebhookList)

@@ -23,6 +23,11 @@ def _int(name: str, default: int) -> int:
     return default if raw in (None, "") else int(raw)
 
 
+def _allow_private_webhooks() -> bool:
+    default = "false" if _env("FINANCE_ENV") == "production" else "true"
+    return _env("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default).strip().lower() in ("1", "true", "yes")
+
+
 def _database_url() -> str:
     url = _env("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/finance")
     # Heroku and most PaaS hand out postgres:// URLs; SQLAlchemy wants the driver named.
@@ -64,6 +69,8 @@ class Settings:
     notify_max_backoff_ms: int = field(default_factory=lambda: _int("NOTIFY_MAX_BACKOFF_MS", 300_000))
     notify_max_attempts: int = field(default_factory=lambda: _int("NOTIFY_MAX_ATTEMPTS", 40))
     webhook_max_attempts: int = field(default_factory=lambda: _int("WEBHOOK_MAX_ATTEMPTS", 8))
+    #: Webhooks to loopback, private or link-local addresses (development and tests); refused in production (SSRF).
+    webhook_allow_private_addresses: bool = field(default_factory=_allow_private_webhooks)
     notify_sms_max_age_seconds: int = field(default_factory=lambda: _int("NOTIFY_SMS_MAX_AGE_SECONDS", 900))
     notify_sweep_seconds: int = field(default_factory=lambda: _int("NOTIFY_SWEEP_SECONDS", 30))
     notify_sending_lease_seconds: int = field(default_factory=lambda: _int("NOTIFY_SENDING_LEASE_SECONDS", 300))

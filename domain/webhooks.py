@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 
 #: The header that carries the timestamp and the signature.
 HEADER = "X-Finance-Signature"
@@ -54,3 +55,16 @@ def verify(secret: str, header: str, body: bytes, now: int, tolerance: int = TOL
     if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
         raise InvalidSignature("the signature does not match the body")
     return timestamp
+
+
+def is_public_address(address: str) -> bool:
+    """Whether an IP address is a public, unicast one a webhook may be delivered to: not loopback, private,
+    link-local (the cloud metadata service), carrier-grade NAT, multicast, reserved or unspecified; an IPv4
+    address mapped into IPv6 is judged as the IPv4 address it carries."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast

@@ -20,6 +20,7 @@ from twilio.rest import Client as TwilioClient
 
 from domain.notifications import is_retryable
 from domain.webhooks import HEADER, sign
+from services.webhooks import private_target
 
 log = logging.getLogger(__name__)
 # Twilio's client logs every request at INFO, the recipient's number included: keep it to warnings.
@@ -153,11 +154,14 @@ class WebhookSender:
 
     provider = "webhook"
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, allow_private: bool = True) -> None:
         self._timeout = timeout
+        self._allow_private = allow_private
 
     def send(self, message: Outgoing) -> Outcome:
-        """Deliver one document."""
+        """Deliver one document (never to a non-public address unless allowed: failed, not retried)."""
+        if not self._allow_private and (reason := private_target(message.to)):
+            return Outcome("failed", None, f"refused: {reason}"[:DETAIL_MAX])
         body = json.dumps(message.document, separators=(",", ":"), sort_keys=True).encode()
         headers = {"Content-Type": "application/json", HEADER: sign(message.secret or "", int(time.time()), body),
                    "X-Finance-Delivery": message.notification_id,
@@ -194,4 +198,5 @@ def build_channels(settings: object) -> dict[str, Channel]:
     twilio_ready = s.twilio_account_sid and s.twilio_auth_token and s.twilio_from_number
     sms: Channel = (TwilioSms(s.twilio_account_sid, s.twilio_auth_token, s.twilio_from_number, s.twilio_api_base,
                               s.notify_timeout_seconds) if twilio_ready else LogSink("sms"))
-    return {"email": email, "sms": sms, "webhook": WebhookSender(s.notify_timeout_seconds)}
+    return {"email": email, "sms": sms,
+            "webhook": WebhookSender(s.notify_timeout_seconds, s.webhook_allow_private_addresses)}

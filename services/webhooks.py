@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import socket
 import uuid
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
 from domain.notifications import KINDS
+from domain.webhooks import is_public_address
 from models.notifications import DeliveryAttempt, Notification, Webhook
 from services.context import Caller
 from services.errors import Forbidden, Invalid, NotFound
@@ -21,24 +23,42 @@ MAX_PER_HOUSEHOLD = 20
 LOG_MAX = 200
 
 
-def check_url(url: str) -> str:
-    """An absolute http(s) URL with a host; Invalid(field="url") otherwise."""
+def check_url(url: str, allow_private: bool = True) -> str:
+    """An absolute http(s) URL with a host (and unless `allow_private`, one whose every address is public);
+    Invalid(field="url") otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid("must be an absolute http:// or https:// URL", field="url")
     if parts.username or parts.password:
         raise Invalid("must not carry credentials; the signature authenticates deliveries", field="url")
+    if not allow_private and (reason := private_target(url)):
+        raise Invalid(reason, field="url")
     return url
 
 
-def create_webhook(caller: Caller, url: str, kinds: list[str], uow: UnitOfWork) -> tuple[Webhook, str]:
+def private_target(url: str) -> str | None:
+    """Why a webhook must not be delivered to `url` (its host resolves to no address, or to one that is not
+    public: loopback, private, link-local...), or None when every address it resolves to is public. Checked
+    when a webhook is created and again before every delivery, so a name re-pointed later is caught too."""
+    host, port = urlsplit(url).hostname or "", urlsplit(url).port
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return f"{host} does not resolve"
+    refused = sorted(a for a in addresses if not is_public_address(a))
+    return f"{host} resolves to a non-public address ({refused[0]}); webhooks go to public hosts only" if refused \
+        else None
+
+
+def create_webhook(caller: Caller, url: str, kinds: list[str], uow: UnitOfWork,
+                   allow_private: bool = True) -> tuple[Webhook, str]:
     """A new webhook of the caller's household, and its secret (shown this once)."""
     if not caller.can_write:
         raise Forbidden("viewers cannot add webhooks")
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise Invalid(f"unknown kind {unknown[0][:40]!r}: one of {', '.join(KINDS)}", field="kinds")
-    check_url(url)
+    check_url(url, allow_private)
     secret = "whsec_" + secrets.token_urlsafe(32)
     with uow:
         if len(_active(caller, uow)) >= MAX_PER_HOUSEHOLD:
