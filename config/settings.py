@@ -80,6 +80,12 @@ class Settings:
     fx_breaker_reset_seconds: int = field(default_factory=lambda: _int("FX_BREAKER_RESET_SECONDS", 30))
     fx_sweep_seconds: int = field(default_factory=lambda: _int("FX_SWEEP_SECONDS", 300))
     worker_threads: int = field(default_factory=lambda: _int("WORKER_THREADS", 8))
+    #: Connections each process keeps to PostgreSQL (0: max(5, WORKER_THREADS)) and may open beyond them when
+    #: busy (empty: as many again); every process of every type holds its own pool, so size them together
+    #: under the server's max_connections.
+    database_pool_size: int = field(default_factory=lambda: _int("DATABASE_POOL_SIZE", 0))
+    database_max_overflow: int | None = field(
+        default_factory=lambda: None if not _env("DATABASE_MAX_OVERFLOW") else _int("DATABASE_MAX_OVERFLOW", 0))
     worker_prefetch: int = field(default_factory=lambda: _int("WORKER_PREFETCH", 2))
     shutdown_timeout_ms: int = field(default_factory=lambda: _int("SHUTDOWN_TIMEOUT_MS", 25_000))
     max_retries: int = field(default_factory=lambda: _int("DRAMATIQ_MAX_RETRIES", 20))
@@ -100,6 +106,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.env == "production":
             self._refuse_development_defaults()
+        if self.database_pool_size < 0 or (self.database_max_overflow or 0) < 0:
+            raise ConfigurationError("DATABASE_POOL_SIZE and DATABASE_MAX_OVERFLOW must not be negative")
         if self.max_backoff_ms > 20 * 60 * 1000:
             raise ConfigurationError("DRAMATIQ_MAX_BACKOFF_MS must stay under RabbitMQ's 30-minute consumer timeout")
         self._check_fx()

@@ -39,7 +39,8 @@ from services.uow import UnitOfWork
 def engine() -> Engine:
     """The SQLAlchemy engine of this process."""
     settings = get_settings()
-    return make_engine(settings.database_url, pool_size=max(5, settings.worker_threads))
+    pool_size = settings.database_pool_size or max(5, settings.worker_threads)
+    return make_engine(settings.database_url, pool_size=pool_size, max_overflow=settings.database_max_overflow)
 
 
 @cache

@@ -27,10 +27,11 @@ class Base(DeclarativeBase):
     """The declarative base of every model."""
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine with a pool sized for one process's threads."""
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None) -> Engine:
+    """An engine with a pool sized for one process's threads (overflow: as many again, unless given)."""
     # hide_parameters: a failing statement's values (password hashes, phone numbers) never reach a log line.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
+    overflow = pool_size if max_overflow is None else max_overflow
+    return create_engine(url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

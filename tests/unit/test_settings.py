@@ -99,3 +99,32 @@ def test_production_refuses_to_start_without_encryption_keys(env):
 
     with pytest.raises(ConfigurationError, match="ENCRYPTION_KEYS"):
         Settings()
+
+
+def test_the_database_pool_follows_the_threads_unless_sized(monkeypatch):
+    """Each process's PostgreSQL pool: max(5, WORKER_THREADS) and as many again by default, or as configured."""
+    from config import wiring
+
+    monkeypatch.setenv("WORKER_THREADS", "12")
+    for name in ("DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert (settings.database_pool_size, settings.database_max_overflow) == (0, None)
+    monkeypatch.setattr(wiring, "get_settings", lambda: settings)
+    wiring.engine.cache_clear()
+    try:
+        assert (wiring.engine().pool.size(), wiring.engine().pool._max_overflow) == (12, 12)
+        monkeypatch.setenv("DATABASE_POOL_SIZE", "3")
+        monkeypatch.setenv("DATABASE_MAX_OVERFLOW", "0")
+        sized = Settings()
+        monkeypatch.setattr(wiring, "get_settings", lambda: sized)
+        wiring.engine.cache_clear()
+        assert (wiring.engine().pool.size(), wiring.engine().pool._max_overflow) == (3, 0)
+    finally:
+        wiring.engine.cache_clear()
+
+
+def test_a_negative_pool_size_refuses_to_start(monkeypatch):
+    monkeypatch.setenv("DATABASE_MAX_OVERFLOW", "-1")
+    with pytest.raises(ConfigurationError, match="DATABASE_MAX_OVERFLOW"):
+        Settings()
