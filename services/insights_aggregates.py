@@ -50,54 +50,47 @@ _LEGS = f"""
        AND t.status = 'recorded' AND t.deleted_at IS NULL AND t.type = 'transfer'
        AND t.counter_account_id IS NOT NULL"""
 
+_EXCLUDED = ", ".join("EXCLUDED." + column for column in _TOTALS.split(", "))
+_CURRENT = ", ".join("a." + column for column in _TOTALS.split(", "))
+
+
+def _replacing(table: str, period: str, fresh: str) -> str:
+    """A statement that makes `table`'s rows of one household between :first and :last (by its `period` column)
+    equal to the rows of the query `fresh`: rows no longer there deleted, changed ones updated, equal ones left
+    untouched (no dead tuple for a redelivered event)."""
+    return f"""
+    WITH fresh AS ({fresh}
+    ), gone AS (
+        DELETE FROM {table} a
+         WHERE a.household_id = :household AND a.{period} BETWEEN :first AND :last
+           AND NOT EXISTS (SELECT 1 FROM fresh f WHERE (f.{period}, f.account_id, f.category_id, f.kind, f.currency,
+                           f.base_currency) = (a.{period}, a.account_id, a.category_id, a.kind, a.currency,
+                           a.base_currency))
+    )
+    INSERT INTO {table} AS a (household_id, {period}, {_KEY}, {_TOTALS})
+    SELECT household_id, {period}, {_KEY}, {_TOTALS} FROM fresh
+    ON CONFLICT (household_id, {period}, {_KEY}) DO UPDATE
+       SET ({_TOTALS}) = ({_EXCLUDED})
+     WHERE ({_CURRENT}) IS DISTINCT FROM ({_EXCLUDED})"""
+
+
 #: Recompute the daily rows of a household's date range from its transactions.
-_RECOMPUTE_DAYS = text(f"""
-    WITH fresh AS (
+_RECOMPUTE_DAYS = text(_replacing("insights_daily_aggregates", "day", f"""
         SELECT CAST(:household AS uuid) AS household_id, day, {_KEY}, count(*) AS transactions,
                sum(amount) AS amount, coalesce(sum(base_amount), 0) AS base_amount,
                count(*) FILTER (WHERE base_amount IS NULL) AS unconverted,
                coalesce(sum(account_amount), 0) AS account_amount
           FROM ({_LEGS}) AS legs
-         GROUP BY day, {_KEY}
-    ), gone AS (
-        DELETE FROM insights_daily_aggregates a
-         WHERE a.household_id = :household AND a.day BETWEEN :first AND :last
-           AND NOT EXISTS (SELECT 1 FROM fresh f WHERE (f.day, f.account_id, f.category_id, f.kind, f.currency,
-                           f.base_currency) = (a.day, a.account_id, a.category_id, a.kind, a.currency, a.base_currency))
-    )
-    INSERT INTO insights_daily_aggregates AS a (household_id, day, {_KEY}, {_TOTALS})
-    SELECT household_id, day, {_KEY}, {_TOTALS} FROM fresh
-    ON CONFLICT (household_id, day, {_KEY}) DO UPDATE
-       SET ({_TOTALS}) = (EXCLUDED.transactions, EXCLUDED.amount, EXCLUDED.base_amount, EXCLUDED.unconverted,
-                          EXCLUDED.account_amount)
-     WHERE ({', '.join('a.' + c for c in _TOTALS.split(', '))}) IS DISTINCT FROM
-           (EXCLUDED.transactions, EXCLUDED.amount, EXCLUDED.base_amount, EXCLUDED.unconverted,
-            EXCLUDED.account_amount)""")
+         GROUP BY day, {_KEY}"""))
 
 #: Recompute the monthly rows of a household's months from its daily rows.
-_RECOMPUTE_MONTHS = text(f"""
-    WITH fresh AS (
+_RECOMPUTE_MONTHS = text(_replacing("insights_monthly_aggregates", "month", f"""
         SELECT household_id, CAST(date_trunc('month', day) AS date) AS month, {_KEY},
                sum(transactions) AS transactions, sum(amount) AS amount, sum(base_amount) AS base_amount,
                sum(unconverted) AS unconverted, sum(account_amount) AS account_amount
           FROM insights_daily_aggregates
          WHERE household_id = :household AND day BETWEEN :first AND :last
-         GROUP BY household_id, month, {_KEY}
-    ), gone AS (
-        DELETE FROM insights_monthly_aggregates a
-         WHERE a.household_id = :household AND a.month BETWEEN :first AND :last
-           AND NOT EXISTS (SELECT 1 FROM fresh f WHERE (f.month, f.account_id, f.category_id, f.kind, f.currency,
-                           f.base_currency) = (a.month, a.account_id, a.category_id, a.kind, a.currency,
-                           a.base_currency))
-    )
-    INSERT INTO insights_monthly_aggregates AS a (household_id, month, {_KEY}, {_TOTALS})
-    SELECT household_id, month, {_KEY}, {_TOTALS} FROM fresh
-    ON CONFLICT (household_id, month, {_KEY}) DO UPDATE
-       SET ({_TOTALS}) = (EXCLUDED.transactions, EXCLUDED.amount, EXCLUDED.base_amount, EXCLUDED.unconverted,
-                          EXCLUDED.account_amount)
-     WHERE ({', '.join('a.' + c for c in _TOTALS.split(', '))}) IS DISTINCT FROM
-           (EXCLUDED.transactions, EXCLUDED.amount, EXCLUDED.base_amount, EXCLUDED.unconverted,
-            EXCLUDED.account_amount)""")
+         GROUP BY household_id, month, {_KEY}"""))
 
 
 @dataclass(frozen=True)
