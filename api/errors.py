@@ -74,13 +74,12 @@ def _invalid(error: ValidationError) -> ResponseReturnValue:
     return jsonify(error_body(422, "invalid input", _fields(error.messages))), 422
 
 
-def _broker_down(error: BrokerConnectionError) -> ResponseReturnValue:
-    body = error_body(503, "the message broker (RabbitMQ) is unreachable; nothing was done, retry later")
-    return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-
-
 def _unavailable(message: str) -> ResponseReturnValue:
     return jsonify(error_body(503, message)), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def _broker_down(error: BrokerConnectionError) -> ResponseReturnValue:
+    return _unavailable("the message broker (RabbitMQ) is unreachable; nothing was done, retry later")
 
 
 def _database_busy(error: sql.TimeoutError) -> ResponseReturnValue:
