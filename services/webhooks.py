@@ -40,7 +40,8 @@ def private_target(url: str) -> str | None:
     """Why a webhook must not be delivered to `url` (its host resolves to no address, or to one that is not
     public: loopback, private, link-local...), or None when every address it resolves to is public. Checked
     when a webhook is created and again before every delivery, so a name re-pointed later is caught too."""
-    host, port = urlsplit(url).hostname or "", urlsplit(url).port
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)}
     except (OSError, UnicodeError):
