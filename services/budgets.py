@@ -232,13 +232,7 @@ def rebuild(household_id: uuid.UUID, cause: Event, uow: UnitOfWork, totals: redi
         rows = _entries(household_id, budgets, lineage_of, uow)
         if rows:
             uow.session.execute(insert(BudgetEntry), rows)
-        for budget in budgets:
-            starts = {s for b, s in old if b == budget.id} | {r["period_start"] for r in rows
-                                                             if r["budget_id"] == budget.id}
-            for start in starts:
-                if totals is not None:
-                    budget_totals.rebuild(totals, budget, start, uow)
-                _alert(budget, start, cause, uow)
+        _refresh(budgets, old | {(r["budget_id"], r["period_start"]) for r in rows}, cause, uow, totals)
         uow.commit()
         return len(rows)
 
@@ -257,13 +251,19 @@ def apply_import(import_id: uuid.UUID, household_id: uuid.UUID, cause: Event, uo
             uow.session.execute(upsert.on_conflict_do_update(
                 index_elements=["budget_id", "transaction_id"],
                 set_={"amount": upsert.excluded.amount, "period_start": upsert.excluded.period_start}), rows)
-        for budget in budgets:
-            for start in {r["period_start"] for r in rows if r["budget_id"] == budget.id}:
-                if totals is not None:
-                    budget_totals.rebuild(totals, budget, start, uow)
-                _alert(budget, start, cause, uow)
+        _refresh(budgets, {(r["budget_id"], r["period_start"]) for r in rows}, cause, uow, totals)
         uow.commit()
         return len(rows)
+
+
+def _refresh(budgets: list[Budget], periods: set[tuple[uuid.UUID, dt.date]], cause: Event, uow: UnitOfWork,
+             totals: redis.Redis | None) -> None:
+    """Rebuild the running total and re-check the thresholds of each (budget, period start) in `periods`."""
+    for budget in budgets:
+        for start in {s for b, s in periods if b == budget.id}:
+            if totals is not None:
+                budget_totals.rebuild(totals, budget, start, uow)
+            _alert(budget, start, cause, uow)
 
 
 def _lineages(household_id: uuid.UUID, uow: UnitOfWork) -> dict[uuid.UUID, set[uuid.UUID]]:
