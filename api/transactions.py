@@ -13,7 +13,7 @@ from api.schemas import AmountText, Blueprint, Currency, Line, Text, money_amoun
 from api.security import auth_required, current_caller
 from config import wiring
 from models.ledger import Category, Transaction
-from services import accounts, transactions
+from services import accounts, submissions, transactions
 from services import transaction_changes as changes
 from services import transaction_queries as queries
 from services.transaction_queries import MAX_LIMIT
@@ -165,7 +165,7 @@ class Transactions(MethodView):
         key = request.headers.get("Idempotency-Key")
         if key is not None and not 1 <= len(key) <= 200:
             raise ValidationError({"Idempotency-Key": ["must be 1 to 200 characters"]})
-        txn_id, _ = transactions.submit_transaction(current_caller(), data, key, wiring.uow(),
+        txn_id, _ = submissions.submit_transaction(current_caller(), data, key, wiring.uow(),
                                                     _send("record_transaction_command"))
         location = url_for("transactions.TransactionById", transaction_id=txn_id)
         return {"id": str(txn_id), "status": "pending"}, 202, {"Location": location, "X-Request-ID": g.request_id}

@@ -17,7 +17,8 @@ from config import wiring
 from models.identity import Household, User
 from models.ledger import Account, Transaction
 from services.context import Caller
-from services.transactions import RecordTransaction, record_transaction, submit_transaction
+from services.submissions import submit_transaction
+from services.transactions import RecordTransaction, record_transaction
 from services.uow import UnitOfWork
 
 
