@@ -10,15 +10,17 @@ Run: `make bench` (starts what it needs on its own database and vhost).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 
 from bench.common import drop, machine, pct, stack, write  # isort: skip  (first: sets the isolated environment)
 from sqlalchemy import create_engine, text  # isort: skip
 
+from bench import http_load  # isort: skip
 from tests.support import rabbit_admin  # isort: skip
 from tests.support.client import register  # isort: skip
 from tests.support.isolation import VHOST  # isort: skip
@@ -44,6 +46,13 @@ class Figures:
     #: Messages the pools handled per second over the phase (every queue, from the first POST until the last
     #: transaction was counted), from the pools' own counters.
     messages_per_s: float | None = None
+    #: Non-202 answers by status ("no answer": refused, reset or timed out).
+    errors_by_status: dict[str, int] = field(default_factory=dict)
+    #: Fixed load: how late sends started against their schedule, because every connection was busy.
+    behind_schedule_p99_ms: float | None = None
+    behind_schedule_max_ms: float | None = None
+    #: CPU the load generator (this process) spent per request sent.
+    loadgen_cpu_ms_per_request: float | None = None
 
 
 def _users(url: str) -> list[tuple]:
@@ -57,48 +66,61 @@ def _users(url: str) -> list[tuple]:
 
 
 def _load(name: str, users: list[tuple], rate: float | None, seconds: float, clients: int) -> Figures:
-    """Post for `seconds`, at `rate`/s (None: as fast as `clients` threads go)."""
-    posted: dict[str, float] = {}
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    start = time.perf_counter()
-
-    def one(i: int) -> None:
-        if rate:
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-        client, account_id = users[i % len(users)]
-        t0, wall = time.perf_counter(), time.time()
-        r = client.post_transaction(account_id, f"{1 + i % 50}.{i % 100:02d}", "REWE")
-        elapsed = (time.perf_counter() - t0) * 1000
-        with lock:
-            if r.status_code == 202:
-                latencies.append(elapsed)
-                posted[r.json()["id"]] = wall
-            else:
-                errors[0] += 1
-
-    count = int(rate * seconds) if rate else 10**9
+    """Post for `seconds`, at `rate`/s (None: as fast as `clients` keep-alive connections go)."""
+    tally = _Tally()
+    make, url = _transactions(users), users[0][0].base
     handled_before = _handled()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        futures = []
-        for i in range(count):
-            if time.perf_counter() - start > seconds:
-                break
-            futures.append(pool.submit(one, i))
-            if not rate and len(futures) > clients * 4:
-                futures.pop(0).result()
-        for f in futures:
-            f.result()
-    took = time.perf_counter() - start
-    e2e = _end_to_end(posted)
+    start, cpu = time.perf_counter(), time.process_time()
+    if rate:
+        outcome = http_load.paced(url, make, tally.record, rate=rate, seconds=seconds, connections=clients)
+    else:
+        outcome = http_load.saturate(url, make, tally.record, seconds=seconds, connections=clients)
+    cpu_ms = (time.process_time() - cpu) * 1000 / max(outcome.sent, 1)
+    e2e = _end_to_end(tally.posted)
     drained = time.perf_counter() - start
     time.sleep(1.5)  # the pools flush their counters once a second
     handled = round((_handled() - handled_before) / drained, 1)
-    return Figures(name, rate, len(posted), round(took, 1), round(len(posted) / took, 1), pct(latencies, 50),
-                   pct(latencies, 99), pct(e2e, 50), pct(e2e, 99), errors[0], handled)
+    took, accepted, latencies = outcome.seconds, len(tally.posted), tally.latencies
+    return Figures(name, rate, accepted, round(took, 1), round(accepted / took, 1), pct(latencies, 50),
+                   pct(latencies, 99), pct(e2e, 50), pct(e2e, 99), sum(tally.errors.values()), handled,
+                   errors_by_status=_by_status(tally.errors),
+                   behind_schedule_p99_ms=pct(outcome.behind_ms, 99) if rate else None,
+                   behind_schedule_max_ms=round(max(outcome.behind_ms), 1) if rate and outcome.behind_ms else None,
+                   loadgen_cpu_ms_per_request=round(cpu_ms, 3))
+
+
+def _transactions(users: list[tuple]) -> http_load.MakeRequest:
+    """Request i: user i's expense, the body ApiClient.post_transaction sends."""
+    auth = [({"Authorization": client.http.headers["Authorization"]}, account_id) for client, account_id in users]
+
+    def make(i: int) -> http_load.Request:
+        headers, account_id = auth[i % len(auth)]
+        body = {"account_id": account_id, "type": "expense", "amount": f"{1 + i % 50}.{i % 100:02d}",
+                "occurred_on": "2026-10-15", "payee": "REWE"}
+        return "/api/v1/transactions", headers, json.dumps(body).encode()
+
+    return make
+
+
+@dataclass
+class _Tally:
+    """The answers as they come: 202s' ids with their send time, their latencies, other statuses counted."""
+
+    posted: dict[str, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[int] = field(default_factory=Counter)
+
+    def record(self, i: int, status: int, body: bytes, wall: float, ms: float) -> None:
+        """One answer (status 0: none came)."""
+        if status == 202:
+            self.latencies.append(ms)
+            self.posted[json.loads(body)["id"]] = wall
+        else:
+            self.errors[status] += 1
+
+
+def _by_status(errors: Counter[int]) -> dict[str, int]:
+    return {"no answer" if s == http_load.NO_ANSWER else str(s): n for s, n in sorted(errors.items())}
 
 
 def _handled() -> int:
@@ -175,11 +197,16 @@ def _report(results: list[Figures], ceiling: float) -> None:
     write("ingest", {"ingest": [asdict(r) for r in results], "noop_actor_messages_per_s": ceiling,
                      "handled_messages_per_s": handled, "ratio_to_ceiling": round(handled / ceiling, 3)})
     print(f"\ningest benchmark, {machine()}")
-    header = ("load", "sent", "tx/s", "api p50", "api p99", "e2e p50", "e2e p99", "errors")
-    print(f"{header[0]:<14}" + "".join(f"{h:>10}" for h in header[1:]))
+    header = ("load", "sent", "tx/s", "api p50", "api p99", "e2e p50", "e2e p99", "errors", "late p99", "gen ms/req")
+    print(f"{header[0]:<14}" + "".join(f"{h:>11}" for h in header[1:]))
     for r in results:
-        row = (r.sent, r.accepted_per_s, r.api_p50_ms, r.api_p99_ms, r.e2e_p50_ms, r.e2e_p99_ms, r.errors)
-        print(f"{r.name:<14}" + "".join(f"{v:>10}" for v in row))
+        row = (r.sent, r.accepted_per_s, r.api_p50_ms, r.api_p99_ms, r.e2e_p50_ms, r.e2e_p99_ms, r.errors,
+               "-" if r.behind_schedule_p99_ms is None else r.behind_schedule_p99_ms, r.loadgen_cpu_ms_per_request)
+        print(f"{r.name:<14}" + "".join(f"{v:>11}" for v in row))
+        if r.errors_by_status:
+            print(f"{'':<14}errors by status: {r.errors_by_status}")
+    print("late p99: ms a fixed-rate send started behind its schedule; gen ms/req: the load generator's CPU "
+          "per request")
     print(f"no-op Dramatiq actor ceiling: {ceiling} messages/s; our pools handled at most {handled} messages/s "
           f"({handled / ceiling:.1%} of it; best ingest {best} tx/s)")
 
