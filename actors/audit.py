@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from typing import Any
 
 import dramatiq
 
-from actors.bus import subscriber
+from actors.bus import Envelopes, events_of, subscriber
 from config import wiring
 from config.settings import get_settings
-from domain.events import EXCHANGES, Event
+from domain.events import EXCHANGES
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +24,15 @@ MIN_RETRIES = 20
 
 
 @subscriber("audit.events", exchanges=EXCHANGES, max_retries=max(get_settings().max_retries, MIN_RETRIES))
-def audit_on_event(envelope: dict[str, Any]) -> None:
-    """Archive one event; returns (and the message is acked) only once its batch is committed. Safe to run twice."""
-    event = Event.from_dict(envelope)
+def audit_on_event(envelopes: Envelopes) -> None:
+    """Archive the events of one message; returns (and the message is acked) only once they are committed. Safe to
+    run twice."""
+    events = events_of(envelopes)
     if get_settings().audit_batch_size > 1:
-        wiring.audit_writer().append(event)
+        wiring.audit_writer().submit_all(events)
     else:  # AUDIT_BATCH_SIZE=1: every thread writes its own transaction
-        wiring.audit_store().append(event)
+        for event in events:
+            wiring.audit_store().append(event)
 
 
 def purge_expired(days: int) -> int:

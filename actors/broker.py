@@ -90,14 +90,24 @@ class FinanceBroker(RabbitmqBroker):
 
     def publish_event(self, exchange: str, envelope: dict[str, Any]) -> None:
         """Publish one event, mandatory and confirmed; raise unless RabbitMQ took it."""
+        self.publish_events(exchange, [envelope])
+
+    def publish_events(self, exchange: str, envelopes: list[dict[str, Any]]) -> None:
+        """Publish events committed together as ONE message (a single event as itself, several as a list),
+        mandatory and confirmed; raise unless RabbitMQ took it."""
+        first = envelopes[0]
+        types = {envelope["type"] for envelope in envelopes}
         body = Message(
-            queue_name=exchange, actor_name=EVENT_ACTOR, args=(envelope,), kwargs={}, options={},
-            message_id=envelope["event_id"],
+            queue_name=exchange, actor_name=EVENT_ACTOR, args=(first if len(envelopes) == 1 else envelopes,),
+            kwargs={}, options={}, message_id=first["event_id"],
         ).encode()
         properties = pika.BasicProperties(
-            delivery_mode=2, content_type="application/json", type=envelope["type"],
-            message_id=envelope["event_id"], correlation_id=envelope.get("correlation_id") or None,
+            delivery_mode=2, content_type="application/json", type=types.pop() if len(types) == 1 else "batch",
+            message_id=first["event_id"], correlation_id=first.get("correlation_id") or None,
         )
+        self._publish_mandatory(exchange, body, properties)
+
+    def _publish_mandatory(self, exchange: str, body: bytes, properties: pika.BasicProperties) -> None:
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):
             try:
                 self.channel.basic_publish(exchange, "", body, properties, mandatory=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from typing import Any
 
-from actors.bus import subscriber
+from actors.bus import Envelopes, events_of, handle_events, subscriber
 from config import wiring
 from domain.events import Event
-from services.budgets import apply_import, apply_transaction, rebuild
+from services.budgets import apply_import, apply_transaction, apply_transactions, rebuild
+from services.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 #: The queues this pool consumes.
 QUEUES = ("budgets.events",)
@@ -19,13 +22,27 @@ _HOUSEHOLD_EVENTS = {"CategoriesMerged", "RuleApplied", "ImportReverted", "Histo
 
 
 @subscriber("budgets.events", exchanges=("finance.transactions", "finance.fx"))
-def budgets_on_event(envelope: dict[str, Any]) -> None:
-    """Bring budgets up to date with one transaction. Safe to run twice."""
-    event = Event.from_dict(envelope)
+def budgets_on_event(envelopes: Envelopes) -> None:
+    """Bring budgets up to date with the transactions of one message. Safe to run twice."""
+    events = events_of(envelopes)
+    counted = [e for e in events if e.type in _TRANSACTION_EVENTS]
+    if len(counted) > 1:
+        try:  # one lock per household and one threshold check per period for the lot
+            apply_transactions([(uuid.UUID(e.payload["transaction_id"]), e) for e in counted], wiring.uow(),
+                               wiring.redis_client())
+        except Exception:  # noqa: BLE001 - one bad event must not hold up the others: one by one instead
+            log.warning("budgets: a batch of %d failed; applying one by one", len(counted), exc_info=True)
+        else:
+            events = [e for e in events if e.type not in _TRANSACTION_EVENTS]
+    if events:
+        handle_events(events, _apply)
+
+
+def _apply(event: Event, uow: UnitOfWork) -> None:
     if event.type in _TRANSACTION_EVENTS:
-        apply_transaction(uuid.UUID(event.payload["transaction_id"]), event, wiring.uow(), wiring.redis_client())
+        apply_transaction(uuid.UUID(event.payload["transaction_id"]), event, uow, wiring.redis_client())
     elif event.type == "ImportFinished":
-        apply_import(uuid.UUID(event.payload["import_id"]), uuid.UUID(event.household_id), event, wiring.uow(),
+        apply_import(uuid.UUID(event.payload["import_id"]), uuid.UUID(event.household_id), event, uow,
                      wiring.redis_client())
     elif event.type in _HOUSEHOLD_EVENTS:
-        rebuild(uuid.UUID(event.household_id), event, wiring.uow(), wiring.redis_client())
+        rebuild(uuid.UUID(event.household_id), event, uow, wiring.redis_client())

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache, partial
 from typing import Any
 
 from actors import goals as _goals  # noqa: F401 - goal and group contributions are recorded by this pool too
 from actors.bus import command
 from config import wiring
+from config.settings import get_settings
 from services import imports
+from services.group_commit import GroupCommit, Item
 from services.rules import ApplyRule, apply_batch
 from services.transaction_changes import ChangeTransaction, change_transaction
 from services.transactions import RecordTransaction, record_transaction
+from services.uow import UnitOfWork, each_in_one_transaction
 
 #: The queues this pool consumes.
 QUEUES = ("categorization",)
@@ -19,8 +23,29 @@ QUEUES = ("categorization",)
 
 @command("categorization")
 def record_transaction_command(payload: dict[str, Any]) -> None:
-    """Record and categorize one transaction. Safe to run twice."""
-    record_transaction(RecordTransaction.from_dict(payload), wiring.uow())
+    """Record and categorize one transaction, in one database transaction with the others waiting. Safe to run
+    twice."""
+    recorder().submit(payload)
+
+
+@cache
+def recorder() -> GroupCommit[dict[str, Any], None]:
+    """This process's group commit of recorded transactions."""
+    return GroupCommit(_record_batch, name="record-group-commit", max_batch=get_settings().record_batch_size)
+
+
+def _record_batch(items: list[Item[dict[str, Any]]]) -> list[None | BaseException]:
+    """Record a batch in one transaction, account by account (the same lock order in every process)."""
+    order = sorted(range(len(items)), key=lambda i: (str(items[i][0].get("account_id")), i))
+    work = [partial(items[i][1].run, _record, items[i][0]) for i in order]
+    answers: list[None | BaseException] = [None] * len(items)
+    for i, error in zip(order, each_in_one_transaction(wiring.uow(), work), strict=True):
+        answers[i] = error
+    return answers
+
+
+def _record(payload: dict[str, Any], uow: UnitOfWork) -> None:
+    record_transaction(RecordTransaction.from_dict(payload), uow)
 
 
 @command("categorization")

@@ -12,7 +12,7 @@ from typing import Any
 
 import dramatiq
 
-from actors.bus import command, subscriber
+from actors.bus import Envelopes, command, events_of, handle_events, subscriber
 from config import wiring
 from config.settings import get_settings
 from domain.events import Event
@@ -27,6 +27,7 @@ from services.fx import (
     stalled_reconversions,
     sweep,
 )
+from services.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,23 @@ WATCH_SECONDS = 1.0
 
 
 @subscriber("fx.events", exchanges=("finance.transactions",))
-def fx_on_transaction_event(envelope: dict[str, Any]) -> None:
-    """Convert a recorded transaction that waits for a rate; start re-converting history after a change of base
+def fx_on_transaction_event(envelopes: Envelopes) -> None:
+    """Convert recorded transactions that wait for a rate; start re-converting history after a change of base
     currency. Safe to run twice."""
-    event = Event.from_dict(envelope)
-    if event.type in ("TransactionRecorded", "TransactionUpdated") and event.payload.get("fx_status") == "pending":
-        convert_transaction(uuid.UUID(event.payload["transaction_id"]), wiring.rates(), event, wiring.uow())
-    elif event.type == "BaseCurrencyChanged":
-        _reconvert(Reconvert(event.payload["job_id"], 0))
+    events = events_of(envelopes)
+    if any(_converts(event) for event in events):  # most wait for nothing: no transaction for them
+        handle_events([e for e in events if _converts(e)], _convert)
+    for event in events:
+        if event.type == "BaseCurrencyChanged":
+            _reconvert(Reconvert(event.payload["job_id"], 0))
+
+
+def _converts(event: Event) -> bool:
+    return event.type in ("TransactionRecorded", "TransactionUpdated") and event.payload.get("fx_status") == "pending"
+
+
+def _convert(event: Event, uow: UnitOfWork) -> None:
+    convert_transaction(uuid.UUID(event.payload["transaction_id"]), wiring.rates(), event, uow)
 
 
 @command("fx")

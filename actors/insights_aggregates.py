@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from actors.bus import subscriber
+from actors.bus import Envelopes, events_of, subscriber
 from config import wiring
-from domain.events import Event
-from services.insights_aggregates import apply_event
+from services.insights_aggregates import apply_events
 
 
 @subscriber("insights.aggregates", exchanges=("finance.transactions", "finance.fx"))
-def aggregate_on_event(envelope: dict[str, Any]) -> None:
-    """Recompute the aggregates of the days one ledger or FX event touched, from SQL. Safe to run twice."""
-    apply_event(Event.from_dict(envelope), wiring.uow())
+def aggregate_on_event(envelopes: Envelopes) -> None:
+    """Recompute the aggregates of the days the ledger or FX events of one message touched, from SQL. Safe to run
+    twice."""
+    uow = wiring.uow()
+    with uow:  # one transaction: a day many of them touched is recomputed once
+        apply_events(events_of(envelopes), uow)
+        uow.commit()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from functools import cache
+from functools import cache, partial
 from typing import Any
 from urllib.parse import quote
 
 import dramatiq
 from dramatiq.message import Message
 
-from actors.bus import command, subscriber
+from actors.bus import Envelopes, command, handle_each, subscriber
 from config import wiring
 from config.settings import get_settings
 from domain.events import Event
@@ -20,6 +20,7 @@ from services.notifications import notify
 from services.notify_channels import Channel, build_channels
 from services.notify_delivery import Policy, deliver, sweep
 from services.notify_preferences import unsubscribe_token
+from services.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,15 @@ def send_delivery(notification_id: uuid.UUID, delay_ms: int | None = None) -> No
 
 
 @subscriber("notifications.events", exchanges=EXCHANGES)
-def notifications_on_event(envelope: dict[str, Any]) -> None:
-    """Write the notifications an event asks for and send each to delivery. Safe to run twice."""
-    for notification_id in notify(Event.from_dict(envelope), wiring.uow(), unsubscribe_url):
-        send_delivery(notification_id)
+def notifications_on_event(envelopes: Envelopes) -> None:
+    """Write the notifications the events of one message ask for; send each to delivery once committed. Safe to
+    run twice."""
+    handle_each(envelopes, _notify)
+
+
+def _notify(event: Event, uow: UnitOfWork) -> None:
+    for notification_id in notify(event, uow, unsubscribe_url):
+        uow.after_commit(partial(send_delivery, notification_id))
 
 
 @command("notifications", actor_name=DELIVER)

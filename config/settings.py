@@ -53,6 +53,8 @@ class Settings:
     mongo_url: str = field(default_factory=lambda: _env("MONGO_URL"))
     audit_retention_days: int = field(default_factory=lambda: _int("AUDIT_RETENTION_DAYS", 0))
     audit_batch_size: int = field(default_factory=lambda: _int("AUDIT_BATCH_SIZE", 200))
+    #: Most submitted transactions the categorization pool records in one database transaction (1: one each).
+    record_batch_size: int = field(default_factory=lambda: _int("RECORD_BATCH_SIZE", 100))
     jwt_secret_key: str = field(default_factory=lambda: _env("JWT_SECRET_KEY", DEV_SECRET))
     access_token_minutes: int = field(default_factory=lambda: _int("ACCESS_TOKEN_MINUTES", 15))
     refresh_token_days: int = field(default_factory=lambda: _int("REFRESH_TOKEN_DAYS", 30))

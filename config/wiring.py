@@ -25,12 +25,13 @@ from config.settings import get_settings
 from domain.events import Event
 from models.base import make_engine, make_session_factory
 from services.audit import AuditStore
-from services.audit_batcher import GroupCommit
+from services.audit_batcher import audit_writer as group_audit_writer
 from services.audit_postgres import PostgresAuditStore
 from services.fx import Sweep, announce_breaker
 from services.fx_breaker import NAMESPACE, BreakerConfig, BreakerState, ThreadBreakers, read_state
 from services.fx_provider import FrankfurterClient, LiveRates
 from services.fx_rates import RateBook, default_rates, store_fetched
+from services.group_commit import GroupCommit
 from services.outbox import BatchedMarker
 from services.uow import UnitOfWork
 
@@ -87,6 +88,11 @@ def publish(event: Event) -> None:
     broker().publish_event(event.exchange, event.to_dict())
 
 
+def publish_many(events: list[Event]) -> None:
+    """Publish events of one exchange, committed together, as one message (confirmed)."""
+    broker().publish_events(events[0].exchange, [event.to_dict() for event in events])
+
+
 @cache
 def outbox_marker() -> BatchedMarker:
     """Marks published outbox rows in batches for this process."""
@@ -95,7 +101,7 @@ def outbox_marker() -> BatchedMarker:
 
 def uow() -> UnitOfWork:
     """A new unit of work that publishes through this process's broker."""
-    return UnitOfWork(session_factory(), publish, outbox_marker())
+    return UnitOfWork(session_factory(), publish, outbox_marker(), publish_many)
 
 
 @cache
@@ -110,9 +116,9 @@ def audit_store() -> AuditStore:
 
 
 @cache
-def audit_writer() -> GroupCommit:
+def audit_writer() -> GroupCommit[Event, bool]:
     """The audit pool's group commit: one batched write for the events its threads hand in (AUDIT_BATCH_SIZE)."""
-    return GroupCommit(audit_store().append_many, max_batch=get_settings().audit_batch_size)
+    return group_audit_writer(audit_store().append_many, max_batch=get_settings().audit_batch_size)
 
 
 @cache

@@ -65,34 +65,45 @@ def apply_transaction(transaction_id: uuid.UUID, cause: Event, uow: UnitOfWork,
                       totals: redis.Redis | None = None) -> None:
     """Count a transaction's current state in every budget it belongs to (SQL, and the running totals in
     Redis); re-check the thresholds of the periods it entered or left. Safe to run twice, in any order."""
+    apply_transactions([(transaction_id, cause)], uow, totals)
+
+
+def apply_transactions(changed: list[tuple[uuid.UUID, Event]], uow: UnitOfWork,
+                       totals: redis.Redis | None = None) -> None:
+    """`apply_transaction` for many (transaction, cause) pairs in one go: each household's budgets locked once, and
+    each period they touched checked against its thresholds once, caused by the last event that touched it."""
     with uow:
-        txn = uow.session.get(Transaction, transaction_id)
-        if txn is None:
-            return
-        lineage = _lineage(txn, uow)
-        for budget in _budgets_locked(txn.household_id, uow):
+        found = {t.id: t for t in uow.session.scalars(select(Transaction).where(
+            Transaction.id.in_({transaction_id for transaction_id, _ in changed})))}
+        by_household: dict[uuid.UUID, list[tuple[Transaction, Event]]] = {}
+        for transaction_id, cause in changed:
+            if (txn := found.get(transaction_id)) is not None:
+                by_household.setdefault(txn.household_id, []).append((txn, cause))
+        for household_id in sorted(by_household):  # the same lock order in every process
+            _apply_in_household(household_id, by_household[household_id], uow, totals)
+        uow.commit()
+
+
+def _apply_in_household(household_id: uuid.UUID, changed: list[tuple[Transaction, Event]], uow: UnitOfWork,
+                        totals: redis.Redis | None) -> None:
+    lineage_of = _lineages(household_id, uow)
+    budgets = _budgets_locked(household_id, uow)
+    touched: dict[tuple[uuid.UUID, dt.date], tuple[Budget, Event]] = {}
+    for txn, cause in changed:
+        lineage = (lineage_of.get(txn.category_id) or {txn.category_id}) if txn.category_id else set()
+        for budget in budgets:
             for start, amount in _count(budget, txn, lineage, uow).items():
                 if totals is not None:
                     budget_totals.record(totals, budget, start, txn.id, amount)
-                _alert(budget, start, cause, uow)
-        uow.commit()
+                touched[(budget.id, start)] = (budget, cause)
+    for (_, start), (budget, cause) in sorted(touched.items(), key=lambda item: item[0]):
+        _alert(budget, start, cause, uow)
 
 
 def _budgets_locked(household_id: uuid.UUID, uow: UnitOfWork) -> list[Budget]:
     """Budgets of a household, locked in a fixed order so concurrent updates serialize without deadlock."""
     return list(uow.session.scalars(select(Budget).where(Budget.household_id == household_id)
                                     .order_by(Budget.id).with_for_update()))
-
-
-def _lineage(txn: Transaction, uow: UnitOfWork) -> set[uuid.UUID]:
-    """The transaction's category and every category above it (children count toward their parents)."""
-    parents = dict(uow.session.execute(select(Category.id, Category.parent_id).where(
-        Category.household_id == txn.household_id)).all())
-    found, node = set(), txn.category_id
-    while node is not None and node not in found:
-        found.add(node)
-        node = parents.get(node)
-    return found
 
 
 def _counts(budget: Budget, txn: Transaction, lineage: set[uuid.UUID]) -> bool:

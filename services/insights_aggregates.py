@@ -197,7 +197,14 @@ def _orphaned_span(household: uuid.UUID, uow: UnitOfWork) -> list[Span]:
 
 def apply_event(event: Event, uow: UnitOfWork) -> int:
     """Bring the aggregates up to date with one ledger event; how many spans were recomputed. Safe to run twice."""
-    spans = spans_for(event, uow)
+    return apply_events([event], uow)
+
+
+def apply_events(events: list[Event], uow: UnitOfWork) -> int:
+    """Bring the aggregates up to date with ledger events, each span they touched recomputed once, household by
+    household (the same lock order in every process); how many spans were recomputed. Safe to run twice."""
+    spans = sorted({span for event in events for span in spans_for(event, uow)},
+                   key=lambda s: (s.household_id, s.first, s.last))
     for span in spans:
         recompute(span, uow)
     return len(spans)

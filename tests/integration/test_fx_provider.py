@@ -126,7 +126,9 @@ def test_a_hanging_or_trickling_provider_never_blocks_past_the_timeout(fake, cli
     started = time.monotonic()
     rate = book.rate("USD", "EUR", _day(300 if mode == "hang" else 310))
     elapsed = time.monotonic() - started
-    assert elapsed < 1.5, f"{mode}: the lookup took {elapsed:.2f}s with a 1 s timeout"
+    # The fake never answers (or trickles forever): without the deadline this would not return at all. The margin
+    # allows for a machine busy with other work; it is not a speed target.
+    assert elapsed < 4, f"{mode}: the lookup took {elapsed:.2f}s with a 1 s timeout"
     assert rate.source == "ECB", "the ECB reference rate answers instead"
     assert fake.count("USD", "EUR") == 1, "no retry is started once the time is up"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from domain.events import Event
-from services.audit_batcher import GroupCommit
+from services.audit_batcher import audit_writer
 
 
 def _event(n: int) -> Event:
@@ -35,10 +35,10 @@ class Store:
 def test_events_waiting_together_are_written_in_one_batch() -> None:
     """Given the store busy while 20 threads append, the 20 events go out in very few writes, each answered."""
     store = Store()
-    writer = GroupCommit(store.append_many, max_batch=50)
+    writer = audit_writer(store.append_many, max_batch=50)
     store.gate.clear()
     answers: list[bool] = []
-    threads = [threading.Thread(target=lambda n=n: answers.append(writer.append(_event(n)))) for n in range(20)]
+    threads = [threading.Thread(target=lambda n=n: answers.append(writer.submit(_event(n)))) for n in range(20)]
     for t in threads:
         t.start()
     store.gate.set()
@@ -52,9 +52,9 @@ def test_events_waiting_together_are_written_in_one_batch() -> None:
 def test_a_batch_is_never_larger_than_its_limit() -> None:
     """Given a limit of 3 and 10 waiting events, no write holds more than 3."""
     store = Store()
-    writer = GroupCommit(store.append_many, max_batch=3)
+    writer = audit_writer(store.append_many, max_batch=3)
     store.gate.clear()
-    threads = [threading.Thread(target=writer.append, args=(_event(n),)) for n in range(10)]
+    threads = [threading.Thread(target=writer.submit, args=(_event(n),)) for n in range(10)]
     for t in threads:
         t.start()
     store.gate.set()
@@ -66,13 +66,13 @@ def test_a_batch_is_never_larger_than_its_limit() -> None:
 def test_one_failing_event_fails_only_its_own_caller() -> None:
     """Given one event the store refuses, its caller gets the error (its message is retried); the others are stored."""
     store = Store(refuse=3)
-    writer = GroupCommit(store.append_many)
+    writer = audit_writer(store.append_many)
     store.gate.clear()
     errors: list[int] = []
 
     def append(n: int) -> None:
         try:
-            writer.append(_event(n))
+            writer.submit(_event(n))
         except RuntimeError:
             errors.append(n)
 
@@ -88,7 +88,7 @@ def test_one_failing_event_fails_only_its_own_caller() -> None:
 
 def test_a_redelivered_event_is_answered_as_not_new() -> None:
     """Given an event stored, appending it again answers False."""
-    writer = GroupCommit(Store().append_many)
+    writer = audit_writer(Store().append_many)
     event = _event(1)
-    assert writer.append(event) is True
-    assert writer.append(event) is False
+    assert writer.submit(event) is True
+    assert writer.submit(event) is False
