@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from functools import cache, partial
+from contextvars import Context
+from functools import cache
 from typing import Any
 
 from actors import goals as _goals  # noqa: F401 - goal and group contributions are recorded by this pool too
@@ -14,8 +16,10 @@ from services import imports
 from services.group_commit import GroupCommit, Item
 from services.rules import ApplyRule, apply_batch
 from services.transaction_changes import ChangeTransaction, change_transaction
-from services.transactions import RecordTransaction, record_transaction
-from services.uow import UnitOfWork, each_in_one_transaction
+from services.transactions import RecordTransaction, record_transaction, record_transactions
+from services.uow import request_origin
+
+log = logging.getLogger(__name__)
 
 #: The queues this pool consumes.
 QUEUES = ("categorization",)
@@ -35,17 +39,33 @@ def recorder() -> GroupCommit[dict[str, Any], None]:
 
 
 def _record_batch(items: list[Item[dict[str, Any]]]) -> list[None | BaseException]:
-    """Record a batch in one transaction, account by account (the same lock order in every process)."""
-    order = sorted(range(len(items)), key=lambda i: (str(items[i][0].get("account_id")), i))
-    work = [partial(items[i][1].run, _record, items[i][0]) for i in order]
-    answers: list[None | BaseException] = [None] * len(items)
-    for i, error in zip(order, each_in_one_transaction(wiring.uow(), work), strict=True):
-        answers[i] = error
-    return answers
+    """Record a batch in one transaction; should that fail, each on its own, so that only a bad one fails."""
+    if len(items) > 1:
+        try:
+            commands = [RecordTransaction.from_dict(payload) for payload, _ in items]
+            record_transactions(commands, wiring.uow(), _origins(items))
+            return [None] * len(items)
+        except Exception:  # noqa: BLE001 - retried one by one below
+            log.warning("a batch of %d transactions failed; recording one by one", len(items), exc_info=True)
+    return [_record_alone(payload, context) for payload, context in items]
 
 
-def _record(payload: dict[str, Any], uow: UnitOfWork) -> None:
-    record_transaction(RecordTransaction.from_dict(payload), uow)
+def _origins(items: list[Item[dict[str, Any]]]) -> dict[str, dict[str, str]]:
+    """Which request each command came from (the Correlation middleware set it in the sender's context)."""
+    found = {}
+    for payload, context in items:
+        current = context.get(request_origin)
+        if current and current[0] == payload.get("correlation_id"):
+            found[payload["transaction_id"]] = current[1]
+    return found
+
+
+def _record_alone(payload: dict[str, Any], context: Context) -> None | BaseException:
+    try:
+        context.run(record_transaction, RecordTransaction.from_dict(payload), wiring.uow())
+        return None
+    except Exception as error:  # noqa: BLE001 - handed to the thread whose message it is: retried
+        return error
 
 
 @command("categorization")

@@ -10,15 +10,15 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
 from domain.money import format_amount
+from domain.rules import RuleSet
 from models.identity import Household
-from models.ledger import Account, Transaction
-from services.accounts import find_category
-from services.balances import move
+from models.ledger import Account, Category, Transaction
+from services.balances import signed
 from services.categorization import decide, household_rules
 from services.context import Caller
 from services.errors import NotFound
@@ -63,53 +63,114 @@ class RecordTransaction:
 
 def record_transaction(cmd: RecordTransaction, uow: UnitOfWork) -> None:
     """Categorize and record a submitted transaction. Safe to run twice."""
+    record_transactions([cmd], uow)
+
+
+def record_transactions(cmds: list[RecordTransaction], uow: UnitOfWork,
+                        origins: dict[str, dict[str, str]] | None = None) -> None:
+    """Categorize and record submitted transactions in one database transaction, in a constant number of
+    statements whatever their number; `origins` (by transaction id) says which request each came from. Safe to
+    run twice."""
     with uow:
-        txn = _lock_or_insert(cmd, uow)
-        if txn is None or txn.status != "pending":
-            return
-        account = uow.session.get(Account, txn.account_id, with_for_update=True)
-        if account is None or account.deleted_at is not None or account.household_id != txn.household_id:
-            _reject(txn, "the account no longer exists", uow)
-        else:
-            _record(txn, account, uow)
+        batch = _Batch.load(cmds, uow)
+        for txn in batch.pending:
+            account = batch.accounts.get(txn.account_id)
+            if account is None or account.deleted_at is not None or account.household_id != txn.household_id:
+                _reject(txn, "the account no longer exists", uow, origins)
+            else:
+                _record(txn, account, batch, uow, origins)
         uow.commit()
 
 
-def _lock_or_insert(cmd: RecordTransaction, uow: UnitOfWork) -> Transaction | None:
-    base = uow.session.scalar(select(Household.base_currency).where(Household.id == uuid.UUID(cmd.household_id)))
-    values = dict(
-        id=uuid.UUID(cmd.transaction_id), household_id=uuid.UUID(cmd.household_id), user_id=uuid.UUID(cmd.user_id),
+@dataclass
+class _Batch:
+    """What recording a batch needs, each loaded in one statement: the pending rows (locked), their accounts
+    (locked, in id order), the households' base currencies, rules and categories."""
+
+    pending: list[Transaction]
+    accounts: dict[uuid.UUID, Account]
+    bases: dict[uuid.UUID, str]
+    rules: dict[uuid.UUID, RuleSet]
+    categories: dict[tuple[uuid.UUID, Any], Category]
+
+    @classmethod
+    def load(cls, cmds: list[RecordTransaction], uow: UnitOfWork) -> _Batch:
+        """Insert what the API never committed (and drop it again), then lock and load the rest."""
+        households = sorted({uuid.UUID(c.household_id) for c in cmds})
+        bases = dict(uow.session.execute(select(Household.id, Household.base_currency).where(
+            Household.id.in_(households))).tuples().all())
+        dropped = _drop_orphans(cmds, bases, uow)
+        ids = [uuid.UUID(c.transaction_id) for c in cmds if c.transaction_id not in dropped]
+        found = {t.id: t for t in uow.session.scalars(select(Transaction).where(Transaction.id.in_(ids)).order_by(
+            Transaction.id).with_for_update().execution_options(populate_existing=True))}
+        pending = [found[i] for i in dict.fromkeys(ids) if i in found and found[i].status == "pending"]
+        account_ids = {t.account_id for t in pending} | {t.counter_account_id for t in pending if t.counter_account_id}
+        accounts = {a.id: a for a in uow.session.scalars(select(Account).where(Account.id.in_(account_ids)).order_by(
+            Account.id).with_for_update())}
+        rules = {h: household_rules(h, uow) for h in {t.household_id for t in pending}}
+        return cls(pending, accounts, bases, rules, _categories({t.household_id for t in pending}, uow))
+
+
+def _drop_orphans(cmds: list[RecordTransaction], bases: dict[uuid.UUID, str], uow: UnitOfWork) -> set[str]:
+    """Insert each command's pending row unless the API's is there; the ids that had none, whose rows are removed
+    again in this transaction.
+
+    The API inserts the pending row before it sends the command; if its commit is still in flight this insert
+    waits for it, then does nothing. If it does insert, the API rolled back after sending (it answered an error,
+    e.g. the publisher confirm was lost with the connection): the client was not told 2xx and retries under its
+    Idempotency-Key, so recording this orphan would record the purchase twice."""
+    rows = list({c.transaction_id: _pending_row(c, bases) for c in cmds}.values())
+    orphans = set(uow.session.scalars(insert(Transaction).values(rows).on_conflict_do_nothing(
+        index_elements=["id"]).returning(Transaction.id)))
+    if orphans:
+        uow.session.execute(delete(Transaction).where(Transaction.id.in_(orphans)))
+        for orphan in orphans:
+            log.warning("transaction %s: its request was rolled back after the command was sent; dropped", orphan)
+    return {str(o) for o in orphans}
+
+
+def _pending_row(cmd: RecordTransaction, bases: dict[uuid.UUID, str]) -> dict[str, Any]:
+    household_id = uuid.UUID(cmd.household_id)
+    return dict(
+        id=uuid.UUID(cmd.transaction_id), household_id=household_id, user_id=uuid.UUID(cmd.user_id),
         account_id=uuid.UUID(cmd.account_id), type=cmd.type, amount=Decimal(cmd.amount), currency=cmd.currency,
         occurred_on=dt.date.fromisoformat(cmd.occurred_on), payee=cmd.payee, description=cmd.description,
-        notes=cmd.notes, requested_category=cmd.category, status="pending", base_currency=base or cmd.currency,
-        correlation_id=cmd.correlation_id, fx_status="none",
+        notes=cmd.notes, requested_category=cmd.category, status="pending",
+        base_currency=bases.get(household_id) or cmd.currency, correlation_id=cmd.correlation_id, fx_status="none",
         counter_account_id=uuid.UUID(cmd.counter_account_id) if cmd.counter_account_id else None,
     )
-    # The API inserts the pending row before it sends the command; if its commit is still in flight
-    # this insert waits for it, then does nothing. If it does insert, the API rolled back after sending (it
-    # answered an error, e.g. the publisher confirm was lost with the connection): the client was not told
-    # 2xx and retries under its Idempotency-Key, so recording this orphan would record the purchase twice.
-    orphan = uow.session.execute(insert(Transaction).values(**values).on_conflict_do_nothing(index_elements=["id"])
-                                 .returning(Transaction.id)).first()
-    if orphan is not None:
-        log.warning("transaction %s: its request was rolled back after the command was sent; dropped",
-                    cmd.transaction_id)
-        return None  # leaving the unit of work rolls the insert back
-    return uow.session.get(Transaction, values["id"], with_for_update=True, populate_existing=True)
 
 
-def _reject(txn: Transaction, reason: str, uow: UnitOfWork) -> None:
+def _categories(households: set[uuid.UUID], uow: UnitOfWork) -> dict[tuple[uuid.UUID, Any], Category]:
+    """The households' categories by (household, id) and by (household, lowercase name)."""
+    found: dict[tuple[uuid.UUID, Any], Category] = {}
+    for category in uow.session.scalars(select(Category).where(Category.household_id.in_(households))
+                                        .order_by(Category.name)):
+        found[(category.household_id, category.id)] = category
+        found.setdefault((category.household_id, category.name.lower()), category)
+    return found
+
+
+def _category(batch: _Batch, household_id: uuid.UUID, name_or_id: str) -> Category | None:
+    """A category by id or by name (case-insensitive), as `find_category` finds it."""
+    try:
+        return batch.categories.get((household_id, uuid.UUID(name_or_id)))
+    except ValueError:
+        return batch.categories.get((household_id, name_or_id.strip().lower()))
+
+
+def _reject(txn: Transaction, reason: str, uow: UnitOfWork, origins: dict[str, dict[str, str]] | None) -> None:
     txn.status, txn.reject_reason = "rejected", reason
-    uow.emit(_event(txn, "TransactionRejected", {"transaction_id": str(txn.id), "reason": reason}))
+    uow.emit(_event(txn, "TransactionRejected", {"transaction_id": str(txn.id), "reason": reason}, origins))
 
 
-def _record(txn: Transaction, account: Account, uow: UnitOfWork) -> None:
+def _record(txn: Transaction, account: Account, batch: _Batch, uow: UnitOfWork,
+            origins: dict[str, dict[str, str]] | None) -> None:
     # The base currency of the moment of recording (it may have changed since the API accepted the command).
-    txn.base_currency = uow.session.scalar(select(Household.base_currency).where(
-        Household.id == txn.household_id)) or txn.base_currency
-    decision = decide(txn, household_rules(txn.household_id, uow))
-    category = find_category(txn.household_id, decision.category, uow) or find_category(
-        txn.household_id, "Uncategorized", uow)
+    txn.base_currency = batch.bases.get(txn.household_id) or txn.base_currency
+    decision = decide(txn, batch.rules[txn.household_id])
+    category = _category(batch, txn.household_id, decision.category) or _category(
+        batch, txn.household_id, "Uncategorized")
     txn.category_id, txn.category_source, txn.category_rule_id = (category.id if category else None,
                                                                   decision.source, decision.rule_id)
     txn.payee, txn.tags = decision.payee, list(decision.tags)
@@ -121,9 +182,12 @@ def _record(txn: Transaction, account: Account, uow: UnitOfWork) -> None:
         txn.fx_status = "pending"
     if txn.currency == account.currency:
         txn.account_amount = txn.amount
-        move(txn, +1, uow)
+        account.balance += signed(txn.type, txn.amount)
+        if txn.type == "transfer" and txn.counter_account_id and txn.counter_account_id in batch.accounts:
+            batch.accounts[txn.counter_account_id].balance += txn.amount
     txn.status, txn.recorded_at = "recorded", dt.datetime.now(dt.UTC)
-    uow.emit(_event(txn, "TransactionRecorded", transaction_payload(txn, category.name if category else None)))
+    uow.emit(_event(txn, "TransactionRecorded", transaction_payload(txn, category.name if category else None),
+                    origins))
 
 
 def transaction_payload(txn: Transaction, category: str | None) -> dict[str, Any]:
@@ -139,9 +203,11 @@ def transaction_payload(txn: Transaction, category: str | None) -> dict[str, Any
     }
 
 
-def _event(txn: Transaction, type: str, payload: dict[str, Any]) -> Event:
+def _event(txn: Transaction, type: str, payload: dict[str, Any],
+           origins: dict[str, dict[str, str]] | None = None) -> Event:
     return Event(type, payload, str(txn.household_id), str(txn.user_id) if txn.user_id else None,
-                 txn.correlation_id, str(txn.id))  # the command is identified by the transaction id
+                 txn.correlation_id, str(txn.id),  # the command is identified by the transaction id
+                 origin=(origins or {}).get(str(txn.id)))
 
 
 def get_transaction(caller: Caller, transaction_id: uuid.UUID, uow: UnitOfWork) -> Transaction:

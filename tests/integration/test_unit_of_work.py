@@ -55,7 +55,8 @@ def _create(name: str, *, fail: bool = False) -> Callable[[UnitOfWork], None]:
 def _stored(*names: str) -> set[str]:
     with wiring.session_factory()() as session:
         found = set(session.scalars(select(Household.name).where(Household.name.in_(names))))
-        outbox = {row.envelope["payload"]["name"] for row in session.scalars(select(OutboxEvent))}
+        outbox = {row.envelope["payload"].get("name") for row in session.scalars(
+            select(OutboxEvent).where(OutboxEvent.envelope["type"].astext == "AccountOpened"))}
     return found | {f"outbox:{n}" for n in outbox & set(names)}
 
 
