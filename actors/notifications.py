@@ -12,11 +12,11 @@ from urllib.parse import quote
 import dramatiq
 from dramatiq.message import Message
 
-from actors.bus import Envelopes, command, handle_each, subscriber
+from actors.bus import Envelopes, command, events_of, handle_events, subscriber
 from config import wiring
 from config.settings import get_settings
 from domain.events import Event
-from services.notifications import notify
+from services.notifications import notify, worth_notifying
 from services.notify_channels import Channel, build_channels
 from services.notify_delivery import Policy, deliver, sweep
 from services.notify_preferences import unsubscribe_token
@@ -66,7 +66,9 @@ def send_delivery(notification_id: uuid.UUID, delay_ms: int | None = None) -> No
 def notifications_on_event(envelopes: Envelopes) -> None:
     """Write the notifications the events of one message ask for; send each to delivery once committed. Safe to
     run twice."""
-    handle_each(envelopes, _notify)
+    events = worth_notifying(events_of(envelopes), wiring.uow())
+    if events:
+        handle_events(events, _notify)
 
 
 def _notify(event: Event, uow: UnitOfWork) -> None:

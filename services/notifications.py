@@ -113,6 +113,23 @@ def _anyone_opted_in(event: Event, kind: str, uow: UnitOfWork) -> bool:
         NotificationPreference.enabled.is_(True)).limit(1)) is not None
 
 
+def worth_notifying(events: list[Event], uow: UnitOfWork) -> list[Event]:
+    """The events that may notify someone, in one query for a batch: those of a kind that notifies, of a household,
+    and, for kinds off by default everywhere (each transaction), of a household where a member turned one on."""
+    candidates = [e for e in events if kind_of(e.type) is not None and e.household_id is not None]
+    quiet = {(e.household_id, kind_of(e.type)) for e in candidates if not any(DEFAULTS[kind_of(e.type)].values())}
+    if not quiet:
+        return candidates
+    with uow:
+        opted = set(uow.session.execute(select(HouseholdMember.household_id, NotificationPreference.kind).join(
+            HouseholdMember, HouseholdMember.user_id == NotificationPreference.user_id).where(
+            HouseholdMember.household_id.in_({uuid.UUID(h) for h, _ in quiet}),
+            NotificationPreference.kind.in_({k for _, k in quiet}), NotificationPreference.enabled.is_(True))
+        ).tuples().all())
+    return [e for e in candidates if (e.household_id, kind_of(e.type)) not in quiet
+            or (uuid.UUID(e.household_id), kind_of(e.type)) in opted]
+
+
 def notify(event: Event, uow: UnitOfWork, unsubscribe_url: UnsubscribeUrl) -> list[uuid.UUID]:
     """Write one notification per (channel, recipient) the preferences ask for; the ids still waiting to be
     delivered (redelivered: the same rows, nothing new). Safe to run twice."""
