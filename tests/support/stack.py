@@ -43,10 +43,11 @@ def pool_command(pool: str) -> list[str]:
     return [str(ROOT / ".venv/bin/python") if (ROOT / ".venv").exists() else "python", "-m", "actors.run", pool]
 
 
-def web_command(port: int) -> list[str]:
-    """The command that runs the web process (the Procfile's, with one worker)."""
+def web_command(port: int, workers: int = 1, threads: int = 8) -> list[str]:
+    """The command that runs the web process (the Procfile's, with one worker of 8 threads unless told)."""
     return [str(ROOT / ".venv/bin/gunicorn"), "api:create_app()", "--bind", f"127.0.0.1:{port}",
-            "--worker-class", "gthread", "--workers", "1", "--threads", "8", "--graceful-timeout", "5"]
+            "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
+            "--graceful-timeout", "5"]
 
 
 class Stack:
@@ -55,6 +56,9 @@ class Stack:
     def __init__(self, logdir: Path, env: dict[str, str]) -> None:
         self.logdir = logdir
         self.env = {**os.environ, **env}
+        #: The web's gunicorn workers and threads (WEB_CONCURRENCY, WEB_THREADS as the Procfile reads them), when the
+        #: stack is given them.
+        self.web_size = (int(env.get("WEB_CONCURRENCY", 1)), int(env.get("WEB_THREADS", 8)))
         self.procs: dict[str, subprocess.Popen] = {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -68,7 +72,7 @@ class Stack:
 
     def start(self) -> Stack:
         """Start web and every pool; return once the API answers and every pool consumes."""
-        self._spawn("web", web_command(self.port))
+        self._spawn("web", web_command(self.port, *self.web_size))
         for pool in POOLS:
             self.start_pool(pool)
         wait_for(self._web_up, timeout=30, what="the web process")
