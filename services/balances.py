@@ -17,8 +17,8 @@ def move(txn: Transaction, direction: int, uow: UnitOfWork) -> None:
     """Apply (+1) or take back (-1) a transaction's effect on its account(s), once its amount is known there."""
     if txn.account_amount is None:
         return
-    account = uow.session.get(Account, txn.account_id, with_for_update=True)
+    account = uow.session.get(Account, txn.account_id, with_for_update={"key_share": True})
     account.balance += direction * signed(txn.type, txn.account_amount)
     if txn.type == "transfer" and txn.counter_account_id:
-        counter = uow.session.get(Account, txn.counter_account_id, with_for_update=True)
+        counter = uow.session.get(Account, txn.counter_account_id, with_for_update={"key_share": True})
         counter.balance += direction * txn.account_amount

@@ -117,7 +117,7 @@ def convert_transaction(transaction_id: uuid.UUID, rates: RateSource, cause: Eve
         account_rate = base_rate if wants_base and account_currency == base else rates.rate(
             currency, account_currency, on, looked.household_id)
     with uow:
-        txn = uow.session.get(Transaction, transaction_id, with_for_update=True, populate_existing=True)
+        txn = uow.session.get(Transaction, transaction_id, with_for_update={"key_share": True}, populate_existing=True)
         if not _live(txn) or _key(txn, looked.account_currency) != looked.key:
             return None  # changed meanwhile: the change's own event converts it
         # Only what was looked up above: anything that started waiting since has its own event on the way.
@@ -327,7 +327,7 @@ def reconvert_batch(cmd: Reconvert, rates: RateSource, uow: UnitOfWork) -> Recon
         if job is None:
             return None
         txns = uow.session.scalars(select(Transaction).where(Transaction.id.in_([r.id for r in rows]))
-                                   .order_by(Transaction.id).with_for_update())
+                                   .order_by(Transaction.id).with_for_update(key_share=True))
         outcomes = [_rebase(txn, target, found.get((txn.currency, txn.occurred_on))) for txn in txns]
         job.converted += outcomes.count("converted")
         job.missing += outcomes.count("missing")

@@ -281,7 +281,7 @@ def revert(import_id: uuid.UUID, caller_user: str, correlation_id: str, uow: Uni
         record = uow.session.get(Import, import_id, with_for_update=True)
         if record is None or record.status == "reverted":
             return
-        account = uow.session.get(Account, record.account_id, with_for_update=True)
+        account = uow.session.get(Account, record.account_id, with_for_update={"key_share": True})
         removed = uow.session.execute(delete(Transaction).where(Transaction.import_id == import_id).returning(
             Transaction.amount, Transaction.type)).all()
         account.balance -= sum((a if t == "income" else -a for a, t in removed), Decimal(0))

@@ -119,7 +119,8 @@ def apply_batch(cmd: ApplyRule, uow: UnitOfWork) -> ApplyRule | None:
                                           Transaction.status == "recorded", Transaction.deleted_at.is_(None))
         if cmd.after:
             query = query.where(Transaction.id > uuid.UUID(cmd.after))
-        batch = list(uow.session.scalars(query.order_by(Transaction.id).limit(APPLY_BATCH).with_for_update()))
+        batch = list(uow.session.scalars(query.order_by(Transaction.id).limit(APPLY_BATCH)
+                                         .with_for_update(key_share=True)))
         changed = sum(_apply_one(rule, txn, uow) for txn in batch)
         if len(batch) < APPLY_BATCH:
             uow.emit(Event("RuleApplied", {"rule_id": cmd.rule_id, "changed": cmd.changed + changed},

@@ -92,7 +92,7 @@ def change_transaction(cmd: ChangeTransaction, uow: UnitOfWork) -> None:
     with uow:
         if not _first_time(cmd.command_id, uow):
             return
-        txn = uow.session.get(Transaction, uuid.UUID(cmd.transaction_id), with_for_update=True)
+        txn = uow.session.get(Transaction, uuid.UUID(cmd.transaction_id), with_for_update={"key_share": True})
         if txn is None or str(txn.household_id) != cmd.household_id or txn.deleted_at is not None:
             uow.commit()
             return

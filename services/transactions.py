@@ -102,11 +102,11 @@ class _Batch:
         dropped = _drop_orphans(cmds, bases, uow)
         ids = [uuid.UUID(c.transaction_id) for c in cmds if c.transaction_id not in dropped]
         found = {t.id: t for t in uow.session.scalars(select(Transaction).where(Transaction.id.in_(ids)).order_by(
-            Transaction.id).with_for_update().execution_options(populate_existing=True))}
+            Transaction.id).with_for_update(key_share=True).execution_options(populate_existing=True))}
         pending = [found[i] for i in dict.fromkeys(ids) if i in found and found[i].status == "pending"]
         account_ids = {t.account_id for t in pending} | {t.counter_account_id for t in pending if t.counter_account_id}
         accounts = {a.id: a for a in uow.session.scalars(select(Account).where(Account.id.in_(account_ids)).order_by(
-            Account.id).with_for_update())}
+            Account.id).with_for_update(key_share=True))}
         rules = {h: household_rules(h, uow) for h in {t.household_id for t in pending}}
         return cls(pending, accounts, bases, rules, _categories({t.household_id for t in pending}, uow))
 

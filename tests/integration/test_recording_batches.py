@@ -5,6 +5,8 @@ a deleted account, an orphaned command dropped, duplicates and already recorded 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import uuid
 from decimal import Decimal
 
@@ -14,7 +16,7 @@ from sqlalchemy import select
 from config import wiring
 from domain.events import Event
 from models.ledger import Account, Category, Transaction
-from services import rules
+from services import rules, transactions
 from services.context import Caller
 from services.identity import Registration, register
 from services.submissions import submit_transaction
@@ -135,3 +137,30 @@ def test_the_origin_of_each_request_is_carried_by_its_event(size: int) -> None:
     record_transactions(cmds, _uow(published), origins)
     events = [e for message in published.messages for e in message]
     assert {e.payload["transaction_id"]: e.origin for e in events} == origins
+
+
+def test_a_batch_holding_its_accounts_does_not_hold_up_new_submissions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a batch paused while it holds its transactions and accounts locked, the API still accepts a purchase
+    on the same account at once: the foreign key check of its insert takes KEY SHARE, which the batch's
+    FOR NO KEY UPDATE allows (FOR UPDATE would make every purchase wait for the batch to commit)."""
+    caller, accounts = _household()
+    cmd = _submit(caller, {"account_id": accounts["main"], "type": "expense", "amount": "1.00"})
+    locked, release = threading.Event(), threading.Event()
+    rules_of = transactions.household_rules
+
+    def paused(household_id: uuid.UUID, uow: UnitOfWork) -> object:
+        locked.set()
+        release.wait(10)
+        return rules_of(household_id, uow)
+
+    monkeypatch.setattr(transactions, "household_rules", paused)
+    batch = threading.Thread(target=record_transactions, args=([cmd], _uow()))
+    batch.start()
+    try:
+        assert locked.wait(10)
+        started = time.monotonic()
+        _submit(caller, {"account_id": accounts["main"], "type": "expense", "amount": "2.00"})
+        assert time.monotonic() - started < 5, "the submission waited for the batch"
+    finally:
+        release.set()
+        batch.join()
