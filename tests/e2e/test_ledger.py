@@ -34,7 +34,8 @@ def test_editing_and_deleting_a_transaction_moves_its_budget_and_balance(stack: 
     account = user.open_account("EUR", opening="500.00")
     budget = user.create_budget("Groceries", "100.00")
     txn = _post(user, account["id"], "60.00")
-    assert user.budget_status(budget["id"])["spent"] == "60.00"
+    # Recorded (the categorization pool) comes before counted (the budgets pool, on the event): wait for both.
+    wait_for(lambda: user.budget_status(budget["id"])["spent"] == "60.00", timeout=10, what="60.00 counted")
 
     def patched(changes: dict, check) -> dict:
         assert user.request("PATCH", f"/api/v1/transactions/{txn}", json=changes).status_code == 202
