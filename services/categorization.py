@@ -34,16 +34,21 @@ class Decision:
 
 def household_rules(household_id: uuid.UUID, uow: UnitOfWork) -> RuleSet:
     """The household's enabled rules, parsed and prepared (one that no longer parses is skipped)."""
-    rules = []
-    for row in uow.session.scalars(select(RuleRow).where(RuleRow.household_id == household_id,
+    return households_rules({household_id}, uow)[household_id]
+
+
+def households_rules(household_ids: set[uuid.UUID], uow: UnitOfWork) -> dict[uuid.UUID, RuleSet]:
+    """`household_rules` of several households, in one query."""
+    parsed: dict[uuid.UUID, list] = {household_id: [] for household_id in household_ids}
+    for row in uow.session.scalars(select(RuleRow).where(RuleRow.household_id.in_(household_ids),
                                                          RuleRow.enabled.is_(True))):
         try:
-            rules.append(parse_rule(str(row.id), {"name": row.name, "stage": row.stage, "order": row.order,
-                                                  "conditions": row.conditions, "actions": row.actions,
-                                                  "learned": row.learned}, MATCHER))
+            parsed[row.household_id].append(parse_rule(str(row.id), {
+                "name": row.name, "stage": row.stage, "order": row.order, "conditions": row.conditions,
+                "actions": row.actions, "learned": row.learned}, MATCHER))
         except RuleError:
             log.warning("rule %s no longer parses; skipped", row.id)
-    return prepare(rules)
+    return {household_id: prepare(rules) for household_id, rules in parsed.items()}
 
 
 def facts_of(txn: Transaction) -> Facts:

@@ -19,12 +19,15 @@ from domain.rules import RuleSet
 from models.identity import Household
 from models.ledger import Account, Category, Transaction
 from services.balances import signed
-from services.categorization import decide, household_rules
+from services.categorization import decide, households_rules
 from services.context import Caller
 from services.errors import NotFound
 from services.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+#: The transactions table, for Core statements.
+TABLE = Transaction.__table__
 
 #: Sends the command to its pool; raises when RabbitMQ did not confirm it.
 SendCommand = Callable[[dict[str, Any]], None]
@@ -107,7 +110,7 @@ class _Batch:
         account_ids = {t.account_id for t in pending} | {t.counter_account_id for t in pending if t.counter_account_id}
         accounts = {a.id: a for a in uow.session.scalars(select(Account).where(Account.id.in_(account_ids)).order_by(
             Account.id).with_for_update(key_share=True))}
-        rules = {h: household_rules(h, uow) for h in {t.household_id for t in pending}}
+        rules = households_rules({t.household_id for t in pending}, uow)
         return cls(pending, accounts, bases, rules, _categories({t.household_id for t in pending}, uow))
 
 
@@ -120,8 +123,9 @@ def _drop_orphans(cmds: list[RecordTransaction], bases: dict[uuid.UUID, str], uo
     e.g. the publisher confirm was lost with the connection): the client was not told 2xx and retries under its
     Idempotency-Key, so recording this orphan would record the purchase twice."""
     rows = list({c.transaction_id: _pending_row(c, bases) for c in cmds}.values())
-    orphans = set(uow.session.scalars(insert(Transaction).values(rows).on_conflict_do_nothing(
-        index_elements=["id"]).returning(Transaction.id)))
+    # Core executemany: one statement compiled once (and cached) for any number of rows.
+    orphans = set(uow.session.connection().execute(insert(TABLE).on_conflict_do_nothing(
+        index_elements=["id"]).returning(TABLE.c.id), rows).scalars())
     if orphans:
         uow.session.execute(delete(Transaction).where(Transaction.id.in_(orphans)))
         for orphan in orphans:

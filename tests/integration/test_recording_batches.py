@@ -146,14 +146,14 @@ def test_a_batch_holding_its_accounts_does_not_hold_up_new_submissions(monkeypat
     caller, accounts = _household()
     cmd = _submit(caller, {"account_id": accounts["main"], "type": "expense", "amount": "1.00"})
     locked, release = threading.Event(), threading.Event()
-    rules_of = transactions.household_rules
+    rules_of = transactions.households_rules
 
-    def paused(household_id: uuid.UUID, uow: UnitOfWork) -> object:
+    def paused(household_ids: set[uuid.UUID], uow: UnitOfWork) -> object:
         locked.set()
         release.wait(10)
-        return rules_of(household_id, uow)
+        return rules_of(household_ids, uow)
 
-    monkeypatch.setattr(transactions, "household_rules", paused)
+    monkeypatch.setattr(transactions, "households_rules", paused)
     batch = threading.Thread(target=record_transactions, args=([cmd], _uow()))
     batch.start()
     try:
