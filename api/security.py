@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
 import redis
@@ -28,6 +29,31 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BLOCKLIST_PREFIX = "blocklist:"
 
 
+class VerifiedTokens(JWTManager):
+    """flask-jwt-extended's manager that remembers, for a token's lifetime, that its signature checked out.
+
+    Safe to cache: the key is the token's exact text, so only a token verified before (same secret, same
+    claims) hits; its expiry is checked again on every use; tokens that fail are never remembered; and
+    revocation (session, log out everywhere, user, membership, role) is still read from PostgreSQL on every
+    request, after this (load_caller)."""
+
+    #: Verified tokens remembered per process (least recently used go first).
+    MAX_TOKENS = 4096
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app)
+        self._verified = lru_cache(maxsize=self.MAX_TOKENS)(super()._decode_jwt_from_config)
+
+    def _decode_jwt_from_config(self, encoded_token: str, csrf_value: str | None = None,
+                                allow_expired: bool = False) -> dict:
+        if csrf_value is not None or allow_expired:
+            return super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        claims = self._verified(encoded_token)
+        if claims.get("exp", 0) <= time.time():
+            return super()._decode_jwt_from_config(encoded_token)  # the full check answers an expired token
+        return dict(claims)
+
+
 def install(app: Flask, settings: Settings) -> None:
     """Configure flask-jwt-extended; its errors answer in the API's one shape, always 401."""
     app.config.update(
@@ -36,7 +62,7 @@ def install(app: Flask, settings: Settings) -> None:
         JWT_REFRESH_TOKEN_EXPIRES=dt.timedelta(days=settings.refresh_token_days),
         JWT_ERROR_MESSAGE_KEY="message",
     )
-    jwt = JWTManager(app)
+    jwt = VerifiedTokens(app)
 
     def unauthorized(reason: str) -> tuple[dict, int]:
         return error_body(401, reason), 401
@@ -92,7 +118,9 @@ def _pat_caller(secret: str) -> Caller:
 
 
 def _jwt_caller() -> Caller:
-    verify_jwt_in_request()
+    # load_caller refuses a revoked token from PostgreSQL, the truth, on every request: the Redis blocklist
+    # (a logout revokes the token's session there too) would only repeat it at the cost of a round trip.
+    verify_jwt_in_request(skip_revocation_check=True)
     claims = get_jwt()
     return load_caller(uuid.UUID(claims["sub"]), _household_asked(), g.request_id, wiring.uow(),
                        family_id=uuid.UUID(claims["fam"]),

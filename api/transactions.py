@@ -44,6 +44,10 @@ class TransactionIn(Schema):
             raise ValidationError("must be between 1900-01-01 and a year from today")
 
 
+#: One instance for every request: a schema class would be instantiated (its fields deep-copied) per request.
+TRANSACTION_IN = TransactionIn()
+
+
 class TransactionPatch(Schema):
     """Fields a person may change; a field set by hand is never overwritten by a rule."""
 
@@ -158,7 +162,7 @@ class Transactions(MethodView):
 
     decorators = [auth_required()]
 
-    @blp.arguments(TransactionIn)
+    @blp.arguments(TRANSACTION_IN)
     @blp.response(202, Accepted)
     def post(self, data: dict) -> tuple[dict, int, dict]:
         """Record a transaction (202: the pools record it; poll its Location)."""

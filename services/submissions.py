@@ -6,46 +6,78 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, Select, String, Uuid, bindparam, exists, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from domain.money import InvalidMoney, format_amount, parse_amount
-from models.ledger import Account, IdempotencyKey, Transaction
-from services.accounts import find_category
+from models.ledger import Account, Category, IdempotencyKey, Transaction
 from services.context import Caller
 from services.errors import Invalid, NotFound
 from services.transactions import RecordTransaction, SendCommand
 from services.uow import UnitOfWork
 
+_accounts, _categories = Account.__table__, Category.__table__
+_keys, _transactions = IdempotencyKey.__table__, Transaction.__table__
+#: A pending row's fx_status: the model's default (Core inserts from a SELECT do not apply Python-side defaults).
+_NO_FX = _transactions.c.fx_status.default.arg
+#: The currency with the most decimals (ISO 4217 exponent 4): amounts are shaped to it before theirs is known.
+_WIDEST = "CLF"
+#: The columns a pending transaction is inserted with; the others take their server defaults.
+_PENDING_COLUMNS = ("id", "household_id", "account_id", "user_id", "type", "amount", "currency", "occurred_on",
+                    "payee", "description", "notes", "requested_category", "status", "fx_status",
+                    "base_currency", "correlation_id", "counter_account_id")
+
 
 def submit_transaction(caller: Caller, data: dict[str, Any], idempotency_key: str | None,
                        uow: UnitOfWork, send: SendCommand) -> tuple[uuid.UUID, bool]:
     """Accept a transaction as pending and hand it to the pools; (id, created). Nothing stays if sending fails."""
+    pending = _pending(caller, data)
+    # Core statements, no ORM objects. One statement looks up what the checks need and inserts the row (and key)
+    # if the key is new and the account is there; a check below that refuses the transaction rolls it back.
     with uow:
-        if idempotency_key and (known := _known_key(caller, idempotency_key, uow)):
-            return known, False
-        account = _account(caller, data["account_id"], uow)
-        currency = data.get("currency") or account.currency
-        _check_transfer(caller, account, currency, data, uow)
-        if data.get("category") and find_category(caller.household_id, data["category"], uow) is None:
-            raise Invalid("no such category", field="category")
-        txn = _pending(caller, account, currency, data)
-        txn.amount = _amount(data["amount"], currency)
-        uow.session.add(txn)
-        if idempotency_key:
-            uow.session.add(IdempotencyKey(household_id=caller.household_id, key=idempotency_key,
-                                           transaction_id=txn.id))
         try:
-            uow.session.flush()
-        except IntegrityError:
+            found = uow.session.connection().execute(_SUBMIT_WITH_KEY if idempotency_key else _SUBMIT, {
+                **pending, **_lookup_params(caller, data, idempotency_key)}).one()
+        except IntegrityError:  # the same key, sent again meanwhile
             uow.session.rollback()
-            return _known_key(caller, idempotency_key or "", uow) or txn.id, False
-        send(_command(caller, txn).to_dict())
+            return _known_key(caller, idempotency_key or "", uow.session.connection()) or pending["id"], False
+        if found.known:
+            return found.known, False
+        currency = _checked_currency(data, found)
+        send(_message(_command(pending, currency, _amount(data["amount"], currency))))
         uow.commit()
-        return txn.id, True
+        return pending["id"], True
 
 
-def _check_transfer(caller: Caller, account: Account, currency: str, data: dict[str, Any], uow: UnitOfWork) -> None:
+def _lookup_params(caller: Caller, data: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+    category_id, category_name = _category_ref(data.get("category"))
+    return {"household_id": caller.household_id, "key": idempotency_key, "account_id": data["account_id"],
+            "counter_account_id": data.get("counter_account_id"), "category_id": category_id,
+            "category_name": category_name}
+
+
+def _category_ref(name_or_id: str | None) -> tuple[uuid.UUID | None, str | None]:
+    """A category is named by its id or by its name, case-insensitively (as services.accounts.find_category)."""
+    if not name_or_id:
+        return None, None
+    try:
+        return uuid.UUID(name_or_id), None
+    except ValueError:
+        return None, name_or_id.strip().lower()
+
+
+def _checked_currency(data: dict[str, Any], found: Row) -> str:
+    """The transaction's currency, once the account, the transfer and the category check out."""
+    if found.currency is None:
+        raise NotFound("no such account", field="account_id")
+    currency = data.get("currency") or found.currency
+    _check_transfer(data, found, currency)
+    if data.get("category") and not found.category_found:
+        raise Invalid("no such category", field="category")
+    return currency
+
+
+def _check_transfer(data: dict[str, Any], found: Row, currency: str) -> None:
     """A transfer names another account of the household in the same currency; nothing else names one."""
     counter_id = data.get("counter_account_id")
     if data["type"] != "transfer":
@@ -54,10 +86,11 @@ def _check_transfer(caller: Caller, account: Account, currency: str, data: dict[
         return
     if not counter_id:
         raise Invalid("a transfer needs the account it goes to", field="counter_account_id")
-    if counter_id == account.id:
+    if counter_id == data["account_id"]:
         raise Invalid("a transfer goes to another account", field="counter_account_id")
-    counter = _account(caller, counter_id, uow, field="counter_account_id")
-    if counter.currency != account.currency or currency != account.currency:
+    if found.counter_currency is None:
+        raise NotFound("no such account", field="counter_account_id")
+    if found.counter_currency != found.currency or currency != found.currency:
         raise Invalid("transfers move money between accounts of the same currency", field="counter_account_id")
 
 
@@ -68,35 +101,92 @@ def _amount(text: str, currency: str) -> Decimal:
         raise Invalid(exc.reason, field="amount") from None
 
 
-def _known_key(caller: Caller, key: str, uow: UnitOfWork) -> uuid.UUID | None:
-    row = uow.session.get(IdempotencyKey, (caller.household_id, key))
-    return row.transaction_id if row else None
+def _known_key(caller: Caller, key: str, connection: Connection) -> uuid.UUID | None:
+    return connection.execute(_KNOWN, {"household_id": caller.household_id, "key": key}).scalar()
 
 
-def _account(caller: Caller, account_id: uuid.UUID, uow: UnitOfWork, field: str = "account_id") -> Account:
-    account = uow.session.scalar(select(Account).where(
-        Account.id == account_id, Account.household_id == caller.household_id, Account.deleted_at.is_(None)))
-    if account is None:
-        raise NotFound("no such account", field=field)
-    return account
+def _pending(caller: Caller, data: dict[str, Any]) -> dict[str, Any]:
+    """The pending row; its currency (when the request names none) comes from the account in SQL."""
+    return {
+        "id": uuid.uuid4(), "household_id": caller.household_id, "account_id": data["account_id"],
+        "user_id": caller.user_id, "type": data["type"], "amount": _provisional(data["amount"]),
+        "currency": data.get("currency"), "occurred_on": data["occurred_on"], "payee": data.get("payee") or "",
+        "description": data.get("description") or "", "notes": data.get("notes") or "",
+        "requested_category": data.get("category"), "status": "pending", "fx_status": _NO_FX,
+        "base_currency": caller.base_currency, "correlation_id": caller.correlation_id,
+        "counter_account_id": data.get("counter_account_id"),
+    }
 
 
-def _pending(caller: Caller, account: Account, currency: str, data: dict[str, Any]) -> Transaction:
-    return Transaction(
-        id=uuid.uuid4(), household_id=caller.household_id, account_id=account.id, user_id=caller.user_id,
-        type=data["type"], amount=Decimal(0), currency=currency, occurred_on=data["occurred_on"],
-        payee=data.get("payee") or "", description=data.get("description") or "", notes=data.get("notes") or "",
-        requested_category=data.get("category"), status="pending", base_currency=caller.base_currency,
-        correlation_id=caller.correlation_id, counter_account_id=data.get("counter_account_id"),
-    )
+def _provisional(text: str) -> Decimal:
+    """The amount as inserted before its currency is known: the number `_amount` gives once it is (or 0 for a text
+    that `_amount` will refuse, which rolls the row back)."""
+    try:
+        return parse_amount(text, _WIDEST, allow_zero=True, allow_negative=True)
+    except InvalidMoney:
+        return Decimal(0)
 
 
-def _command(caller: Caller, txn: Transaction) -> RecordTransaction:
+def _command(pending: dict[str, Any], currency: str, amount: Decimal) -> RecordTransaction:
+    counter_id = pending["counter_account_id"]
     return RecordTransaction(
-        transaction_id=str(txn.id), household_id=str(caller.household_id), user_id=str(caller.user_id),
-        account_id=str(txn.account_id), type=txn.type, amount=format_amount(txn.amount, txn.currency),
-        currency=txn.currency, occurred_on=txn.occurred_on.isoformat(), payee=txn.payee,
-        description=txn.description, notes=txn.notes, category=txn.requested_category,
-        correlation_id=caller.correlation_id,
-        counter_account_id=str(txn.counter_account_id) if txn.counter_account_id else None,
+        transaction_id=str(pending["id"]), household_id=str(pending["household_id"]),
+        user_id=str(pending["user_id"]), account_id=str(pending["account_id"]), type=pending["type"],
+        amount=format_amount(amount, currency), currency=currency,
+        occurred_on=pending["occurred_on"].isoformat(), payee=pending["payee"],
+        description=pending["description"], notes=pending["notes"], category=pending["requested_category"],
+        correlation_id=pending["correlation_id"], counter_account_id=str(counter_id) if counter_id else None,
     )
+
+
+def _message(command: RecordTransaction) -> dict[str, Any]:
+    """The command's message payload, as `to_dict` gives it: every field is a string or None, so a shallow copy
+    is enough (asdict's recursive copy costs more than the rest of the payload on the ingest path)."""
+    return dict(vars(command))
+
+
+def _lookup_query() -> Select:
+    """One row: the Idempotency-Key's transaction, the currencies of the account and the counter account (open
+    accounts of the household only) and whether the category exists; NULL for each that is not there."""
+    household = bindparam("household_id", type_=Uuid)
+
+    def currency_of(param: str) -> Any:
+        return select(_accounts.c.currency).where(
+            _accounts.c.id == bindparam(param, type_=Uuid), _accounts.c.household_id == household,
+            _accounts.c.deleted_at.is_(None)).scalar_subquery()
+
+    known = select(_keys.c.transaction_id).where(
+        _keys.c.household_id == household, _keys.c.key == bindparam("key", type_=String)).scalar_subquery()
+    category = exists().where(_categories.c.household_id == household, or_(
+        _categories.c.id == bindparam("category_id", type_=Uuid),
+        func.lower(_categories.c.name) == bindparam("category_name", type_=String)))
+    return select(known.label("known"), currency_of("account_id").label("currency"),
+                  currency_of("counter_account_id").label("counter_currency"), category.label("category_found"))
+
+
+def _submit_query(with_key: bool) -> Select:
+    """The lookup's row, inserting the pending row (with its Idempotency-Key) when the key is new and the account
+    (and counter account, if any) is there: one round trip. A key taken meanwhile fails the whole statement."""
+    found = _lookup_query().cte("found")
+    values = [func.coalesce(bindparam("currency", type_=String), found.c.currency) if name == "currency"
+              else bindparam(name, type_=_transactions.c[name].type) for name in _PENDING_COLUMNS]
+    new = insert(_transactions).from_select(
+        _PENDING_COLUMNS, select(*values).where(
+            found.c.known.is_(None), found.c.currency.is_not(None),
+            or_(bindparam("counter_account_id", type_=Uuid).is_(None), found.c.counter_currency.is_not(None))),
+        include_defaults=False,  # every column is given or has a server default
+    ).returning(_transactions.c.id, _transactions.c.household_id).cte("new_transaction")
+    query = select(found).add_cte(new)
+    if with_key:
+        key = insert(_keys).from_select(["household_id", "key", "transaction_id"],
+                                        select(new.c.household_id, bindparam("key", type_=String), new.c.id),
+                                        include_defaults=False)
+        query = query.add_cte(key.cte("new_key"))
+    return query
+
+
+# Built once: prebuilt statements skip SQLAlchemy's per-call construction and cache-key work on every request.
+_SUBMIT = _submit_query(with_key=False)
+_SUBMIT_WITH_KEY = _submit_query(with_key=True)
+_KNOWN = select(_keys.c.transaction_id).where(_keys.c.household_id == bindparam("household_id", type_=Uuid),
+                                              _keys.c.key == bindparam("key", type_=String))
