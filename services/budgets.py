@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import redis
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
@@ -84,20 +84,52 @@ def apply_transactions(changed: list[tuple[uuid.UUID, Event]], uow: UnitOfWork,
         uow.commit()
 
 
+#: A (budget, transaction) pair: the key of a budget entry.
+_Pair = tuple[uuid.UUID, uuid.UUID]
+#: A budget entry's period start and amount.
+_Entry = tuple[dt.date, Decimal]
+
+
+#: Upsert many entries in one statement whose text does not depend on how many (arrays, not a VALUES row each).
+_UPSERT_ENTRIES = text("""
+    INSERT INTO budget_entries (budget_id, transaction_id, period_start, amount)
+    SELECT * FROM unnest(CAST(:budgets AS uuid[]), CAST(:transactions AS uuid[]), CAST(:starts AS date[]),
+                         CAST(:amounts AS numeric[]))
+    ON CONFLICT (budget_id, transaction_id) DO UPDATE
+       SET amount = EXCLUDED.amount, period_start = EXCLUDED.period_start""")
+
+
+@dataclass
+class _Counting:
+    """What counting a household's changed transactions does: the entries as they were in SQL and as they are
+    now, the running-total updates in order, and each (budget, period) touched with the last event touching it."""
+
+    stored: dict[_Pair, _Entry]
+    entries: dict[_Pair, _Entry | None]
+    totals: list[budget_totals.Update] = field(default_factory=list)
+    touched: dict[tuple[uuid.UUID, dt.date], tuple[Budget, Event]] = field(default_factory=dict)
+    #: Rates looked up for amounts in another currency, shared by the whole batch.
+    rates: dict = field(default_factory=dict)
+
+
 def _apply_in_household(household_id: uuid.UUID, changed: list[tuple[Transaction, Event]], uow: UnitOfWork,
                         totals: redis.Redis | None) -> None:
-    lineage_of = _lineages(household_id, uow)
+    """Count the transactions in the household's budgets with a constant number of statements: their entries
+    read at once, then written by one upsert and one delete, the running totals in one Redis pipeline."""
     budgets = _budgets_locked(household_id, uow)
-    touched: dict[tuple[uuid.UUID, dt.date], tuple[Budget, Event]] = {}
+    if not budgets:
+        return
+    lineage_of = _lineages(household_id, uow)
+    stored = _stored_entries(budgets, {txn.id for txn, _ in changed}, uow)
+    counting = _Counting(stored, dict(stored))
     for txn, cause in changed:
         lineage = (lineage_of.get(txn.category_id) or {txn.category_id}) if txn.category_id else set()
         for budget in budgets:
-            for start, amount in _count(budget, txn, lineage, uow).items():
-                if totals is not None:
-                    budget_totals.record(totals, budget, start, txn.id, amount)
-                touched[(budget.id, start)] = (budget, cause)
-    for (_, start), (budget, cause) in sorted(touched.items(), key=lambda item: item[0]):
-        _alert(budget, start, cause, uow)
+            _count(budget, txn, lineage, cause, counting, uow)
+    _write(counting, uow)
+    if totals is not None:
+        budget_totals.record_many(totals, counting.totals)
+    _check_thresholds(counting.touched, uow)
 
 
 def _budgets_locked(household_id: uuid.UUID, uow: UnitOfWork) -> list[Budget]:
@@ -111,26 +143,44 @@ def _counts(budget: Budget, txn: Transaction, lineage: set[uuid.UUID]) -> bool:
             and budget.category_id in lineage)
 
 
-def _count(budget: Budget, txn: Transaction, lineage: set[uuid.UUID],
-           uow: UnitOfWork) -> dict[dt.date, Decimal | None]:
-    """Bring the budget's entry for this transaction up to date; the periods it touched, each with the amount
-    it now counts there (None: no longer counted)."""
-    before = uow.session.scalar(select(BudgetEntry.period_start).where(
-        BudgetEntry.budget_id == budget.id, BudgetEntry.transaction_id == txn.id))
-    touched: dict[dt.date, Decimal | None] = {before: None} if before else {}
+def _stored_entries(budgets: list[Budget], transaction_ids: set[uuid.UUID], uow: UnitOfWork) -> dict[_Pair, _Entry]:
+    """The entries the budgets have for these transactions, in one query."""
+    rows = uow.session.execute(select(BudgetEntry.budget_id, BudgetEntry.transaction_id, BudgetEntry.period_start,
+                                      BudgetEntry.amount).where(BudgetEntry.budget_id.in_([b.id for b in budgets]),
+                                                                BudgetEntry.transaction_id.in_(transaction_ids)))
+    return {(budget_id, txn_id): (start, amount) for budget_id, txn_id, start, amount in rows}
+
+
+def _count(budget: Budget, txn: Transaction, lineage: set[uuid.UUID], cause: Event, counting: _Counting,
+           uow: UnitOfWork) -> None:
+    """Bring the budget's entry for this transaction up to date (in `counting`, written later); note the periods
+    it touched, each with the amount it now counts there (None: no longer counted)."""
+    pair = (budget.id, txn.id)
+    before = counting.entries.get(pair)
     # A budget kept in another currency than the base (the base changed since) counts at the transaction's rate.
-    amount = amount_in(txn, budget.currency, uow.session) if _counts(budget, txn, lineage) else None
-    if amount is None:
-        if before:
-            uow.session.execute(delete(BudgetEntry).where(BudgetEntry.budget_id == budget.id,
-                                                          BudgetEntry.transaction_id == txn.id))
-        return touched
-    start = period_start(budget.period, txn.occurred_on)
-    entry = dict(budget_id=budget.id, transaction_id=txn.id, period_start=start, amount=amount)
-    uow.session.execute(insert(BudgetEntry).values(**entry).on_conflict_do_update(
-        index_elements=["budget_id", "transaction_id"],
-        set_={"amount": entry["amount"], "period_start": entry["period_start"]}))
-    return {**touched, start: amount}
+    amount = amount_in(txn, budget.currency, uow.session, counting.rates) if _counts(budget, txn, lineage) else None
+    now = None if amount is None else (period_start(budget.period, txn.occurred_on), amount)
+    counting.entries[pair] = now
+    touched: dict[dt.date, Decimal | None] = {before[0]: None} if before else {}
+    if now:
+        touched[now[0]] = amount
+    for start, counted in touched.items():
+        counting.totals.append((budget, start, txn.id, counted))
+        counting.touched[(budget.id, start)] = (budget, cause)
+
+
+def _write(counting: _Counting, uow: UnitOfWork) -> None:
+    """Write the entries that changed: one multi-row upsert, one delete for those no longer counted."""
+    changed = {pair: now for pair, now in counting.entries.items() if now != counting.stored.get(pair)}
+    upserts = [(*pair, *now) for pair, now in changed.items() if now is not None]
+    if upserts:
+        budget_ids, txn_ids, starts, amounts = (list(column) for column in zip(*upserts, strict=True))
+        uow.session.execute(_UPSERT_ENTRIES, {"budgets": budget_ids, "transactions": txn_ids, "starts": starts,
+                                              "amounts": amounts})
+    gone = [pair for pair, now in changed.items() if now is None]
+    if gone:
+        uow.session.execute(delete(BudgetEntry).where(
+            tuple_(BudgetEntry.budget_id, BudgetEntry.transaction_id).in_(gone)))
 
 
 def spent(budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> Decimal:
@@ -144,21 +194,74 @@ def limit_for(budget: Budget, start: dt.date, uow: UnitOfWork) -> tuple[Decimal,
     """The budget's limit in a period and what rollover carried into it from the periods before."""
     if budget.rollover == "none":
         return budget.amount, Decimal(0)
-    sums = dict(uow.session.execute(select(BudgetEntry.period_start, func.sum(BudgetEntry.amount)).where(
-        BudgetEntry.budget_id == budget.id, BudgetEntry.period_start < start).group_by(BudgetEntry.period_start)
-    ).tuples().all())
+    return _limit(budget, start, _sums_before({budget.id: start}, uow).get(budget.id, {}))
+
+
+def _sums_before(first_after: dict[uuid.UUID, dt.date], uow: UnitOfWork) -> dict[uuid.UUID, dict[dt.date, Decimal]]:
+    """Per budget, what each of its periods before the given start counted (one query for all budgets)."""
+    sums: dict[uuid.UUID, dict[dt.date, Decimal]] = {}
+    if not first_after:
+        return sums
+    rows = uow.session.execute(select(BudgetEntry.budget_id, BudgetEntry.period_start, func.sum(BudgetEntry.amount))
+                               .where(BudgetEntry.budget_id.in_(first_after),
+                                      BudgetEntry.period_start < max(first_after.values()))
+                               .group_by(BudgetEntry.budget_id, BudgetEntry.period_start))
+    for budget_id, start, total in rows:
+        if start < first_after[budget_id]:
+            sums.setdefault(budget_id, {})[start] = total
+    return sums
+
+
+def _limit(budget: Budget, start: dt.date, sums: dict[dt.date, Decimal]) -> tuple[Decimal, Decimal]:
+    """`limit_for` from what the budget's periods counted (those from `start` on are ignored)."""
+    if budget.rollover == "none":
+        return budget.amount, Decimal(0)
+    sums = {p: total for p, total in sums.items() if p < start}
     first = min([budget.created_at.date(), *sums]) if sums else budget.created_at.date()
     before = [Decimal(sums.get(p, 0)) for p in periods_between(budget.period, first, start)]
     carry = carried_in(budget.amount, before, budget.rollover)
     return budget.amount + carry, carry
 
 
-def _alert(budget: Budget, start: dt.date, cause: Event, uow: UnitOfWork) -> None:
-    total = spent(budget.id, start, uow)
-    limit, _ = limit_for(budget, start, uow)
+def _check_thresholds(touched: dict[tuple[uuid.UUID, dt.date], tuple[Budget, Event]], uow: UnitOfWork) -> None:
+    """Re-check the thresholds of each touched (budget, period start), caused by its event; what the periods
+    counted, their limits and the alerts already sent are read in three queries for all of them."""
+    periods = sorted(touched)
+    if not periods:
+        return
+    totals = _spent_in(periods, uow)
+    # Periods are sorted: each rolling budget keeps its latest start, before which every period's sum is read.
+    sums = _sums_before({b: start for b, start in periods if touched[(b, start)][0].rollover != "none"}, uow)
+    alerted = _alerted_in(periods, uow)
+    for budget_id, start in periods:
+        budget, cause = touched[(budget_id, start)]
+        limit, _ = _limit(budget, start, sums.get(budget_id, {}))
+        _alert(budget, start, cause, totals.get((budget_id, start), Decimal(0)), limit,
+               alerted.get((budget_id, start), set()), uow)
+
+
+def _spent_in(periods: list[tuple[uuid.UUID, dt.date]], uow: UnitOfWork) -> dict[tuple[uuid.UUID, dt.date], Decimal]:
+    """`spent` in each (budget, period start), in one query (a period without entries is left out)."""
+    rows = uow.session.execute(select(BudgetEntry.budget_id, BudgetEntry.period_start, func.sum(BudgetEntry.amount))
+                               .where(tuple_(BudgetEntry.budget_id, BudgetEntry.period_start).in_(periods))
+                               .group_by(BudgetEntry.budget_id, BudgetEntry.period_start))
+    return {(budget_id, start): Decimal(total) for budget_id, start, total in rows}
+
+
+def _alerted_in(periods: list[tuple[uuid.UUID, dt.date]], uow: UnitOfWork) -> dict[tuple[uuid.UUID, dt.date], set[int]]:
+    """The thresholds already alerted in each (budget, period start), in one query."""
+    alerted: dict[tuple[uuid.UUID, dt.date], set[int]] = {}
+    for budget_id, start, threshold in uow.session.execute(select(
+            BudgetAlert.budget_id, BudgetAlert.period_start, BudgetAlert.threshold).where(
+            tuple_(BudgetAlert.budget_id, BudgetAlert.period_start).in_(periods))):
+        alerted.setdefault((budget_id, start), set()).add(threshold)
+    return alerted
+
+
+def _alert(budget: Budget, start: dt.date, cause: Event, total: Decimal, limit: Decimal, alerted: set[int],
+           uow: UnitOfWork) -> None:
+    """Alert each threshold the period's spending reached that was not alerted yet; forget those it fell under."""
     reached = crossed(total, limit, budget.thresholds) if limit > 0 else set(budget.thresholds) if total > 0 else set()
-    alerted = set(uow.session.scalars(select(BudgetAlert.threshold).where(
-        BudgetAlert.budget_id == budget.id, BudgetAlert.period_start == start)))
     for threshold in sorted(reached - alerted):
         event = cause.caused("BudgetThresholdCrossed", _crossing(budget, start, threshold, total, limit))
         uow.session.add(BudgetAlert(budget_id=budget.id, period_start=start, threshold=threshold,
@@ -270,11 +373,12 @@ def apply_import(import_id: uuid.UUID, household_id: uuid.UUID, cause: Event, uo
 def _refresh(budgets: list[Budget], periods: set[tuple[uuid.UUID, dt.date]], cause: Event, uow: UnitOfWork,
              totals: redis.Redis | None) -> None:
     """Rebuild the running total and re-check the thresholds of each (budget, period start) in `periods`."""
-    for budget in budgets:
-        for start in {s for b, s in periods if b == budget.id}:
-            if totals is not None:
-                budget_totals.rebuild(totals, budget, start, uow)
-            _alert(budget, start, cause, uow)
+    by_id = {budget.id: budget for budget in budgets}
+    touched = {(budget_id, start): (by_id[budget_id], cause) for budget_id, start in periods}
+    if totals is not None:
+        for (_, start), (budget, _) in sorted(touched.items(), key=lambda item: item[0]):
+            budget_totals.rebuild(totals, budget, start, uow)
+    _check_thresholds(touched, uow)
 
 
 def _lineages(household_id: uuid.UUID, uow: UnitOfWork) -> dict[uuid.UUID, set[uuid.UUID]]:

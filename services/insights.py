@@ -4,12 +4,16 @@ transfers are not spending)."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache, lru_cache, partial
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Row, Select, TextClause, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
@@ -63,33 +67,142 @@ def _as_txn(txn: Transaction, category: str | None) -> Txn:
     return Txn(str(txn.id), txn.occurred_on, quantize(txn.amount, txn.currency), txn.type, txn.payee, category)
 
 
-def _payee_history(txn: Transaction, key: str, uow: UnitOfWork) -> list[Txn]:
-    """The payee's charges in the transaction's currency around it (by the trigram index on the payee's text,
-    then by normalized payee)."""
-    written = txn.payee.lower()  # a key word as the payee writes it ("E.ON" is "eon" in the key, not in the text)
+def _history_query(matches: str, columns: tuple[str, ...]) -> TextClause:
+    """For each group (household, currency, key) and the day range its members' windows cover, the household's
+    live expenses that `matches` the key, newest first (by day, then id): every one after the day the earliest
+    member's window ends, and the first `:limit` up to that day. That holds the first `:limit` rows of every
+    member's window (one fewer than it holds when a member skips itself): what per member the query of one window
+    returned, read once for the group. Ids come as text (compared, never parsed)."""
+    live = f"""t.household_id = g.household_id AND t.status = 'recorded' AND t.deleted_at IS NULL
+               AND t.currency = g.currency AND t.type = 'expense' AND {matches}"""
+    inner = ", ".join(["t.id AS uid", "CAST(t.id AS text) AS id", "t.occurred_on", *(f"t.{c}" for c in columns)])
+    outer = ", ".join(["g.n", "h.id", "h.occurred_on", *(f"h.{c}" for c in columns)])
+    return text(f"""
+    SELECT {outer}
+      FROM unnest(CAST(:households AS uuid[]), CAST(:currencies AS text[]), CAST(:keys AS text[]),
+                  CAST(:firsts AS date[]), CAST(:splits AS date[]), CAST(:lasts AS date[]))
+           WITH ORDINALITY AS g(household_id, currency, key, first, split, last, n)
+     CROSS JOIN LATERAL (
+        (SELECT {inner} FROM transactions t WHERE {live} AND t.occurred_on > g.split AND t.occurred_on <= g.last)
+        UNION ALL
+        (SELECT {inner} FROM transactions t WHERE {live} AND t.occurred_on BETWEEN g.first AND g.split
+          ORDER BY t.occurred_on DESC, t.id DESC LIMIT :limit)
+    ) h
+    ORDER BY g.n, h.occurred_on DESC, h.uid DESC""")
+
+
+#: Payees' charges found by a word of their key in the payee's text (the trigram index's expression)...
+_PAYEE_BY_WORD = _history_query("lower(t.payee || ' ' || t.description) LIKE g.key",
+                                ("amount", "currency", "type", "payee"))
+#: ... or, for a payee without such a word, by the payee's text itself.
+_PAYEE_BY_TEXT = _history_query("lower(t.payee) = g.key", ("amount", "currency", "type", "payee"))
+#: Categories' spending (the key is the category's id).
+_CATEGORY = _history_query("t.category_id = CAST(g.key AS uuid)", ("amount",))
+
+
+def _payee_search(txn: Transaction, key: str) -> tuple[str, bool]:
+    """How the payee's charges are found: a LIKE pattern of the longest key word as the payee writes it ("E.ON" is
+    "eon" in the key, not in the text), True; else the lowercased payee itself, False."""
+    written = txn.payee.lower()
     words = sorted((w for w in key.split() if len(w) >= MIN_SEARCH_WORD and w in written), key=len, reverse=True)
-    text = func.lower(Transaction.payee + " " + Transaction.description)
-    matches = (text.like("%" + words[0].replace("%", "").replace("_", "\\_") + "%") if words
-               else func.lower(Transaction.payee) == written)
-    rows = uow.session.execute(_live(select(Transaction.id, Transaction.occurred_on, Transaction.amount,
-                                            Transaction.type, Transaction.payee), txn.household_id).where(
-        matches, Transaction.currency == txn.currency, Transaction.type == txn.type,
-        Transaction.occurred_on.between(txn.occurred_on - dt.timedelta(days=LOOKBACK_DAYS),
-                                        txn.occurred_on + dt.timedelta(days=DUPLICATE_WINDOW_DAYS)),
-    ).order_by(Transaction.occurred_on.desc()).limit(HISTORY_LIMIT))
-    return [Txn(str(ident), day, quantize(amount, txn.currency), kind, payee)
-            for ident, day, amount, kind, payee in rows if payee_key(payee) == key]
+    if words:
+        return "%" + words[0].replace("%", "").replace("_", "\\_") + "%", True
+    return written, False
 
 
-def _category_history(txn: Transaction, uow: UnitOfWork) -> list[Decimal]:
-    """The category's earlier spending in the transaction's currency."""
-    if txn.category_id is None:
-        return []
-    return list(uow.session.scalars(_live(select(Transaction.amount), txn.household_id).where(
-        Transaction.category_id == txn.category_id, Transaction.currency == txn.currency,
-        Transaction.type == "expense", Transaction.id != txn.id,
-        Transaction.occurred_on.between(txn.occurred_on - dt.timedelta(days=LOOKBACK_DAYS), txn.occurred_on),
-    ).order_by(Transaction.occurred_on.desc()).limit(HISTORY_LIMIT)))
+#: A group of transactions whose histories one query reads: (household, currency, key).
+_Group = tuple[uuid.UUID, str, str]
+#: A group's members' windows: (first day, last day).
+_Windows = dict[_Group, list[tuple[dt.date, dt.date]]]
+
+
+class _Rows:
+    """One group's rows, newest first: their ids, their days (negated ordinals, ascending) and a value for each."""
+
+    def __init__(self, rows: list[Row], value: Callable[[Row], Any]) -> None:
+        self.ids = [row.id for row in rows]
+        self.days = [-row.occurred_on.toordinal() for row in rows]
+        self.values = [value(row) for row in rows]
+
+    def window(self, first: dt.date, last: dt.date, limit: int, skip: str | None = None) -> list[Any]:
+        """The values of the first `limit` rows from `first` to `last`, the row `skip` left out: what the query of
+        this one window returns."""
+        start = bisect.bisect_left(self.days, -last.toordinal())
+        end = min(bisect.bisect_right(self.days, -first.toordinal()), start + limit + (skip is not None))
+        if skip is None:
+            return self.values[start:end]
+        kept = [v for ident, v in zip(self.ids[start:end], self.values[start:end], strict=True) if ident != skip]
+        return kept[:limit]
+
+
+def _grouped(query: TextClause, windows: _Windows, limit: int, value: Callable[[Row], Any],
+             uow: UnitOfWork) -> dict[_Group, _Rows]:
+    """Per group, the rows `query` reads for the windows of its members, newest first."""
+    groups = list(windows)
+    if not groups:
+        return {}
+    rows = uow.session.execute(query, {
+        "households": [g[0] for g in groups], "currencies": [g[1] for g in groups], "keys": [g[2] for g in groups],
+        "firsts": [min(first for first, _ in windows[g]) for g in groups],
+        "splits": [min(last for _, last in windows[g]) for g in groups],
+        "lasts": [max(last for _, last in windows[g]) for g in groups], "limit": limit}).all()
+    found: dict[int, list[Row]] = {}
+    for row in rows:
+        found.setdefault(row.n, []).append(row)
+    return {group: _Rows(found.get(n, []), value) for n, group in enumerate(groups, start=1)}
+
+
+def _payee_window(txn: Transaction) -> tuple[dt.date, dt.date]:
+    return (txn.occurred_on - dt.timedelta(days=LOOKBACK_DAYS),
+            txn.occurred_on + dt.timedelta(days=DUPLICATE_WINDOW_DAYS))
+
+
+def _category_window(txn: Transaction) -> tuple[dt.date, dt.date]:
+    return txn.occurred_on - dt.timedelta(days=LOOKBACK_DAYS), txn.occurred_on
+
+
+def _payee_histories(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID, list[Txn]]:
+    """Each payee's charges in the transaction's currency around it (by the trigram index on the payee's text,
+    then by normalized payee): one query for all, per search a group."""
+    searches = {txn.id: _payee_search(txn, payee_key(txn.payee)) for txn in txns}
+    windows: dict[bool, _Windows] = {True: {}, False: {}}
+    for txn in txns:
+        pattern, by_word = searches[txn.id]
+        windows[by_word].setdefault((txn.household_id, txn.currency, pattern), []).append(_payee_window(txn))
+    rows = {by_word: _grouped(query, windows[by_word], HISTORY_LIMIT, _payee_charge, uow)
+            for by_word, query in ((True, _PAYEE_BY_WORD), (False, _PAYEE_BY_TEXT))}
+    histories = {}
+    for txn in txns:
+        (pattern, by_word), key = searches[txn.id], payee_key(txn.payee)
+        charges = rows[by_word][(txn.household_id, txn.currency, pattern)].window(*_payee_window(txn), HISTORY_LIMIT)
+        histories[txn.id] = [charge for charge, charge_key in charges if charge_key == key]
+    return histories
+
+
+def _payee_charge(row: Row) -> tuple[Txn, str]:
+    """A payee's charge (its currency is the group's) and its payee's key."""
+    return Txn(row.id, row.occurred_on, _quantized(row.amount, row.currency), row.type, row.payee), payee_key(row.payee)
+
+
+@lru_cache(maxsize=4096)
+def _quantized(amount: Decimal, currency: str) -> Decimal:
+    """`quantize`, remembered: a payee's charges repeat a few amounts, read again for every batch."""
+    return quantize(amount, currency)
+
+
+def _category_histories(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID, list[Decimal]]:
+    """Each category's earlier spending in the transaction's currency: one query for all, per category a group."""
+    windows: _Windows = {}
+    for txn in txns:
+        if txn.category_id is not None:
+            windows.setdefault(_category_group(txn), []).append(_category_window(txn))
+    rows = _grouped(_CATEGORY, windows, HISTORY_LIMIT + 1, lambda row: row.amount, uow)  # +1: a member skips itself
+    return {txn.id: [] if txn.category_id is None else rows[_category_group(txn)].window(
+        *_category_window(txn), HISTORY_LIMIT, skip=str(txn.id)) for txn in txns}
+
+
+def _category_group(txn: Transaction) -> _Group:
+    return txn.household_id, txn.currency, str(txn.category_id)
 
 
 def _spending(txn: Transaction, uow: UnitOfWork) -> Spending:
@@ -114,9 +227,11 @@ def anomaly_payload(txn: Transaction, finding: Finding) -> dict[str, str]:
 
 def _flag(txn: Transaction, finding: Finding, cause: Event, uow: UnitOfWork) -> bool:
     """Store a finding and announce it, unless this (transaction, kind) was flagged before."""
+    # The request that recorded the transaction is where its anomaly came from, as for events caused in its context.
+    origin = cause.origin if cause.origin and cause.correlation_id == txn.correlation_id else None
     event = Event(type="AnomalyDetected", payload=anomaly_payload(txn, finding), household_id=str(txn.household_id),
                   user_id=str(txn.user_id) if txn.user_id else None, correlation_id=txn.correlation_id,
-                  causation_id=cause.event_id)
+                  causation_id=cause.event_id, origin=origin)
     stored = uow.session.execute(insert(Anomaly).values(
         id=uuid.uuid4(), household_id=txn.household_id, transaction_id=txn.id, account_id=txn.account_id,
         kind=finding.kind, reason=finding.reason, payee=txn.payee, amount=txn.amount, currency=txn.currency,
@@ -130,16 +245,78 @@ def _flag(txn: Transaction, finding: Finding, cause: Event, uow: UnitOfWork) -> 
 def detect_anomalies(transaction_id: uuid.UUID, cause: Event, uow: UnitOfWork) -> int:
     """Examine one recorded expense; store and announce what is unusual about it, once per kind. Safe to run
     twice. Reads only that payee's and category's recent charges (and, for a new payee, one aggregate)."""
+    return detect_anomalies_many([(transaction_id, cause)], uow)
+
+
+def detect_anomalies_many(items: list[tuple[uuid.UUID, Event]], uow: UnitOfWork) -> int:
+    """`detect_anomalies` for many (transaction, cause) pairs, in order, in one transaction: the transactions, their
+    categories' names, their payees' and their categories' charges each read in one query for all; how many
+    findings were new. Safe to run twice."""
+    if not items:
+        return 0
     with uow:
-        txn = uow.session.get(Transaction, transaction_id)
-        if txn is None or txn.status != "recorded" or txn.deleted_at is not None or txn.type != "expense":
+        found = {txn.id: txn for txn in uow.session.scalars(select(Transaction).where(
+            Transaction.id.in_({transaction_id for transaction_id, _ in items})))}
+        examined = [(txn, cause) for transaction_id, cause in items
+                    if (txn := found.get(transaction_id)) is not None and _examinable(txn)]
+        if not examined:
             return 0
-        category = uow.session.scalar(select(Category.name).where(Category.id == txn.category_id))
-        findings = examine(_as_txn(txn, category), _payee_history(txn, payee_key(txn.payee), uow),
-                           _category_history(txn, uow), lambda: _spending(txn, uow), txn.currency)
-        flagged = sum(_flag(txn, f, cause, uow) for f in findings)
+        findings = _findings(list({txn.id: txn for txn, _ in examined}.values()), uow)
+        flagged = sum(_flag(txn, finding, cause, uow) for txn, cause in examined for finding in findings[txn.id])
         uow.commit()
         return flagged
+
+
+class _HistoryNeeded(Exception):
+    """`examine` read a history it was not given."""
+
+
+class _Unread(Sequence[Decimal]):
+    """A history not read yet: `examine` touching it raises _HistoryNeeded."""
+
+    def __len__(self) -> int:
+        raise _HistoryNeeded
+
+    def __getitem__(self, index: Any) -> Any:
+        raise _HistoryNeeded
+
+    def __iter__(self) -> Iterator[Decimal]:
+        raise _HistoryNeeded
+
+
+def _findings(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID, list[Finding]]:
+    """What is unusual about each transaction. A category's charges only matter when the payee's are few (a
+    transaction's findings may not depend on them): `examine`, a pure function, first gets a category history it
+    cannot read, and runs again with the real one (read for all of them in one query) where it tried."""
+    names = _category_names(txns, uow)
+    payees = _payee_histories(txns, uow)
+    spending = {txn.id: cache(partial(_spending, txn, uow)) for txn in txns}  # asked once, whatever runs twice
+
+    def run(txn: Transaction, categories: Sequence[Decimal]) -> list[Finding]:
+        return examine(_as_txn(txn, names.get(txn.category_id)), payees[txn.id], cast(list[Decimal], categories),
+                       spending[txn.id], txn.currency)
+
+    findings, waiting = {}, []
+    for txn in txns:
+        try:
+            findings[txn.id] = run(txn, _Unread())
+        except _HistoryNeeded:
+            waiting.append(txn)
+    categories = _category_histories(waiting, uow)
+    for txn in waiting:
+        findings[txn.id] = run(txn, categories[txn.id])
+    return findings
+
+
+def _examinable(txn: Transaction) -> bool:
+    """Only recorded expenses that still exist are examined."""
+    return txn.status == "recorded" and txn.deleted_at is None and txn.type == "expense"
+
+
+def _category_names(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID, str]:
+    ids = {txn.category_id for txn in txns if txn.category_id is not None}
+    return dict(uow.session.execute(select(Category.id, Category.name).where(Category.id.in_(ids))).tuples().all()
+                ) if ids else {}
 
 
 def detect_in_import(import_id: uuid.UUID, cause: Event, uow: UnitOfWork, on: dt.date | None = None) -> int:
@@ -150,7 +327,7 @@ def detect_in_import(import_id: uuid.UUID, cause: Event, uow: UnitOfWork, on: dt
         ids = list(uow.session.scalars(select(Transaction.id).where(
             Transaction.import_id == import_id, Transaction.type == "expense", Transaction.occurred_on >= since,
         ).order_by(Transaction.occurred_on.desc(), Transaction.id).limit(IMPORT_EXAMINE_LIMIT)))
-    return sum(detect_anomalies(ident, cause, uow) for ident in ids)
+    return detect_anomalies_many([(ident, cause) for ident in ids], uow)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import text
@@ -149,6 +150,11 @@ def rebuild_all(uow: UnitOfWork) -> int:
 
 def spans_for(event: Event, uow: UnitOfWork) -> list[Span]:
     """The days of its household an event may have changed (none for events that change no total)."""
+    return _spans(event, uow, _days_now([event], uow))
+
+
+def _spans(event: Event, uow: UnitOfWork, days_now: dict[uuid.UUID, dt.date]) -> list[Span]:
+    """`spans_for`, given the day of each transaction the events name as it is now in SQL."""
     if event.household_id is None:
         return []
     household = uuid.UUID(event.household_id)
@@ -158,7 +164,7 @@ def spans_for(event: Event, uow: UnitOfWork) -> list[Span]:
     if event.type == "TransactionUpdated" and "occurred_on" in payload.get("changed", []):
         return [Span(household, *EVERYTHING)]  # the date it left is not in the event: recompute it all
     if event.type in TRANSACTION_EVENTS:
-        return [Span(household, day, day) for day in _transaction_days(payload, uow)]
+        return [Span(household, day, day) for day in _transaction_days(payload, days_now)]
     if event.type == "ImportFinished":
         return _import_span(household, payload["import_id"], uow)
     if event.type == "CategoriesMerged":
@@ -166,12 +172,21 @@ def spans_for(event: Event, uow: UnitOfWork) -> list[Span]:
     return []
 
 
-def _transaction_days(payload: dict[str, Any], uow: UnitOfWork) -> list[dt.date]:
+def _days_now(events: list[Event], uow: UnitOfWork) -> dict[uuid.UUID, dt.date]:
+    """The day in SQL of each transaction the events about one transaction name, in one query for all."""
+    ids = {uuid.UUID(e.payload["transaction_id"]) for e in events
+           if e.household_id is not None and e.type in TRANSACTION_EVENTS and (e.payload or {}).get("transaction_id")}
+    if not ids:
+        return {}
+    with uow:
+        return dict(uow.session.execute(text("SELECT id, occurred_on FROM transactions WHERE id = ANY(:ids)"),
+                                        {"ids": list(ids)}).tuples().all())
+
+
+def _transaction_days(payload: dict[str, Any], days_now: dict[uuid.UUID, dt.date]) -> list[dt.date]:
     """The day in the event and the transaction's day now in SQL (they differ after a later date change)."""
     days = {dt.date.fromisoformat(payload["occurred_on"])} if payload.get("occurred_on") else set()
-    with uow:
-        now = uow.session.scalar(text("SELECT occurred_on FROM transactions WHERE id = :id"),
-                                 {"id": uuid.UUID(payload["transaction_id"])})
+    now = days_now.get(uuid.UUID(payload["transaction_id"]))
     return sorted(days | ({now} if now else set()))
 
 
@@ -202,9 +217,17 @@ def apply_event(event: Event, uow: UnitOfWork) -> int:
 
 def apply_events(events: list[Event], uow: UnitOfWork) -> int:
     """Bring the aggregates up to date with ledger events, each span they touched recomputed once, household by
-    household (the same lock order in every process); how many spans were recomputed. Safe to run twice."""
-    spans = sorted({span for event in events for span in spans_for(event, uow)},
+    household (the same lock order in every process), in one transaction; how many spans were recomputed. Safe
+    to run twice."""
+    days_now = _days_now(events, uow)
+    spans = sorted({span for event in events for span in _spans(event, uow, days_now)},
                    key=lambda s: (s.household_id, s.first, s.last))
-    for span in spans:
-        recompute(span, uow)
+    if not spans:
+        return 0
+    with uow:
+        for household_id, group in groupby(spans, key=lambda s: s.household_id):
+            _lock(household_id, uow)
+            for span in group:
+                _recompute_locked(span, uow)
+        uow.commit()
     return len(spans)
