@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import cache
 
-from actors.bus import Envelopes, events_of, handle_events, subscriber
+from actors.bus import Envelopes, event_writer, events_of, handle_events, subscriber
 from config import wiring
 from domain.events import Event
 from services.budgets import apply_import, apply_transaction, apply_transactions, rebuild
+from services.group_commit import GroupCommit
 from services.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -23,8 +25,20 @@ _HOUSEHOLD_EVENTS = {"CategoriesMerged", "RuleApplied", "ImportReverted", "Histo
 
 @subscriber("budgets.events", exchanges=("finance.transactions", "finance.fx"))
 def budgets_on_event(envelopes: Envelopes) -> None:
-    """Bring budgets up to date with the transactions of one message. Safe to run twice."""
-    events = events_of(envelopes)
+    """Bring budgets up to date with the transactions of one message, together with whatever other messages wait;
+    returns once that is committed. Safe to run twice."""
+    writer().submit_all(events_of(envelopes))
+
+
+@cache
+def writer() -> GroupCommit[Event, None]:
+    """This process's group commit of budget updates: one writer, so its threads never wait for each other's
+    household locks."""
+    return event_writer("budgets-group-commit", apply_events)
+
+
+def apply_events(events: list[Event]) -> None:
+    """Bring budgets up to date with events: the transactions' in one go, then the rest one by one."""
     counted = [e for e in events if e.type in _TRANSACTION_EVENTS]
     if len(counted) > 1:
         try:  # one lock per household and one threshold check per period for the lot

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from actors.bus import Envelopes, events_of, subscriber
+from functools import cache
+
+from actors.bus import Envelopes, event_writer, events_of, subscriber
 from config import wiring
+from domain.events import Event
+from services.group_commit import GroupCommit
 from services.insights_aggregates import apply_events
 
 
 @subscriber("insights.aggregates", exchanges=("finance.transactions", "finance.fx"))
 def aggregate_on_event(envelopes: Envelopes) -> None:
-    """Recompute the aggregates of the days the ledger or FX events of one message touched, from SQL. Safe to run
-    twice."""
+    """Recompute the aggregates of the days the ledger or FX events of one message touched, from SQL, together with
+    whatever other messages wait; returns once that is committed. Safe to run twice."""
+    writer().submit_all(events_of(envelopes))
+
+
+@cache
+def writer() -> GroupCommit[Event, None]:
+    """This process's group commit of aggregates: one writer, so its threads never wait for each other's household
+    locks, and a day many messages touched is recomputed once."""
+    return event_writer("aggregates-group-commit", _recompute)
+
+
+def _recompute(events: list[Event]) -> None:
     uow = wiring.uow()
-    with uow:  # one transaction: a day many of them touched is recomputed once
-        apply_events(events_of(envelopes), uow)
+    with uow:
+        apply_events(events, uow)
         uow.commit()

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 
 import redis
 from sqlalchemy import ColumnElement, delete, func, select, text, tuple_
@@ -128,7 +129,9 @@ def _apply_in_household(household_id: uuid.UUID, changed: list[tuple[Transaction
             _count(budget, txn, lineage, cause, counting, uow)
     _write(counting, uow)
     if totals is not None:
-        budget_totals.record_many(totals, counting.totals)
+        # Once committed: a reader never sees a running total ahead of the entries and alerts in SQL. Should Redis
+        # fail then, the message is retried, and counting again writes the same totals.
+        uow.after_commit(partial(budget_totals.record_many, totals, counting.totals))
     _check_thresholds(counting.touched, uow)
 
 
