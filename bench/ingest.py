@@ -27,6 +27,8 @@ from tests.support.isolation import VHOST  # isort: skip
 from tests.support.stack import wait_for  # isort: skip
 
 USERS = 20
+#: The stack as deployed by the Procfile's defaults, with two web workers of 16 threads (one per core).
+STACK_ENV = {"WORKER_THREADS": "8", "DRAMATIQ_MAX_RETRIES": "5", "WEB_CONCURRENCY": "2", "WEB_THREADS": "16"}
 
 
 @dataclass
@@ -183,7 +185,7 @@ def _noop_ceiling(messages: int = 5000) -> float:
 
 def main() -> None:
     """Run the benchmark and print its table."""
-    with stack(WORKER_THREADS="8", DRAMATIQ_MAX_RETRIES="5") as running:
+    with stack(**STACK_ENV) as running:
         users = _users(running.url)
         results = [_load("fixed 200/s", users, 200.0, 20, 32), _load("saturation", users, None, 20, 32)]
     ceiling = _noop_ceiling()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import OUT, drop, machine, stack  # isort: skip  (first: sets the isolated environment)
-from bench.ingest import _load, _users  # isort: skip
+from bench.ingest import STACK_ENV, _load, _users  # isort: skip
 from tests.support.stack import ROOT, Stack  # isort: skip
 
 PROFILES = OUT / "profiles"
@@ -156,7 +156,7 @@ def main() -> int:
         tops = {p.name.split(".")[0]: summarize(p) for p in sorted(PROFILES.glob("*.speedscope.json"))}
     else:
         seconds = int(sys.argv[1]) if len(sys.argv) > 1 else SECONDS
-        with stack(WORKER_THREADS="8", DRAMATIQ_MAX_RETRIES="5") as running:
+        with stack(**STACK_ENV) as running:
             tops = profile(running, seconds)
         drop()
     (PROFILES / "top.json").write_text(json.dumps({"machine": machine(), "seconds": seconds, "processes": tops},
