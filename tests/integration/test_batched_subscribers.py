@@ -8,7 +8,6 @@ import datetime as dt
 import gc
 import uuid
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -90,18 +89,6 @@ def earlier_leftovers_collected() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
-
-
-@pytest.fixture
-def published() -> list[Event]:
-    """Events the units of work published."""
-    return []
-
-
-@pytest.fixture
-def uow(published: list[Event]) -> Iterator[UnitOfWork]:
-    """A unit of work on the run's database that keeps what it publishes."""
-    yield UnitOfWork(wiring.session_factory(), published.append, lambda ids: None)
 
 
 @pytest.fixture

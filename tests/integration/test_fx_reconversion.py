@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from config import wiring
-from domain.events import Event
 from models.fx import FxReconversion
 from models.identity import Household
 from models.ledger import Account, Transaction
@@ -22,18 +20,6 @@ from services.fx_rates import RateBook, default_rates
 from services.uow import UnitOfWork
 
 JAN_2 = dt.date(2020, 1, 2)
-
-
-@pytest.fixture
-def published() -> list[Event]:
-    """Events the units of work published."""
-    return []
-
-
-@pytest.fixture
-def uow(published: list[Event]) -> Iterator[UnitOfWork]:
-    """A unit of work on the run's database that keeps what it publishes."""
-    yield UnitOfWork(wiring.session_factory(), published.append, lambda ids: None)
 
 
 @pytest.fixture
