@@ -5,9 +5,7 @@ the same budget entries, running totals, alerts, aggregates and findings as hand
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -79,16 +77,6 @@ class Home:
                 **{v: f"category {k}" for k, v in self.categories.items()},
                 **{v: f"budget {k}" for k, v in self.budgets.items()},
                 **{v: f"recorded {n}" for n, v in enumerate(self.recorded)}}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def earlier_leftovers_collected() -> None:
-    """Garbage of earlier tests collected first, its warnings not ours: these tests allocate enough to run the
-    collector, which may find an engine a unit test dropped with a connection still open (test_settings clears
-    wiring.engine after test_crypto's rotate-keys left one in its pool)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pytest
 
 from config.settings import DEV_SECRET, ConfigurationError, Settings
@@ -110,18 +112,24 @@ def test_the_database_pool_follows_the_threads_unless_sized(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert (settings.database_pool_size, settings.database_max_overflow) == (0, None)
+    _drop_engine(wiring)  # earlier tests' connections are closed, not left to the garbage collector
     monkeypatch.setattr(wiring, "get_settings", lambda: settings)
-    wiring.engine.cache_clear()
     try:
         assert (wiring.engine().pool.size(), wiring.engine().pool._max_overflow) == (12, 12)
         monkeypatch.setenv("DATABASE_POOL_SIZE", "3")
         monkeypatch.setenv("DATABASE_MAX_OVERFLOW", "0")
         sized = Settings()
         monkeypatch.setattr(wiring, "get_settings", lambda: sized)
-        wiring.engine.cache_clear()
+        _drop_engine(wiring)
         assert (wiring.engine().pool.size(), wiring.engine().pool._max_overflow) == (3, 0)
     finally:
-        wiring.engine.cache_clear()
+        _drop_engine(wiring)
+
+
+def _drop_engine(wiring: ModuleType) -> None:
+    """Close the process's engine's connections and forget it; the next use builds one from the settings."""
+    wiring.engine().dispose()
+    wiring.engine.cache_clear()
 
 
 def test_a_negative_pool_size_refuses_to_start(monkeypatch):
