@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import Context
 from functools import partial
 from typing import Any
 
@@ -47,27 +46,12 @@ def event_writer(name: str, handle_batch: Callable[[list[Event]], None], max_bat
                  ) -> GroupCommit[Event, None]:
     """A group commit of events for a subscriber: worker threads hand in their message's events (`submit_all`) and
     wait; one writer handles whatever is waiting with `handle_batch`, so threads of one process never wait for each
-    other's locks (a household's budgets, its aggregates) and batches grow with the backlog. Should a batch fail,
-    its events are handled one by one, so that only a bad one's message is retried."""
-    def run(items: list[Item[Event]]) -> list[None | BaseException]:
-        try:
-            handle_batch([event for event, _ in items])
-            return [None] * len(items)
-        except Exception as error:  # noqa: BLE001 - handed back, or one by one below
-            if len(items) == 1:
-                return [error]
-            log.warning("%s: a batch of %d events failed; handling one by one", name, len(items), exc_info=True)
-        return [_alone(handle_batch, event, context) for event, context in items]
+    other's locks (a household's budgets, its aggregates) and batches grow with the backlog."""
+    def run(items: list[Item[Event]]) -> list[None]:
+        handle_batch([event for event, _ in items])
+        return [None] * len(items)
 
     return GroupCommit(run, name=name, max_batch=max_batch)
-
-
-def _alone(handle_batch: Callable[[list[Event]], None], event: Event, context: Context) -> None | BaseException:
-    try:
-        context.run(handle_batch, [event])
-        return None
-    except Exception as error:  # noqa: BLE001 - handed to the thread whose message it is: retried
-        return error
 
 
 def events_of(envelopes: Envelopes) -> list[Event]:

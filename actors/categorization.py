@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
-from contextvars import Context
 from functools import cache
 from typing import Any
 
@@ -16,10 +14,8 @@ from services import imports
 from services.group_commit import GroupCommit, Item
 from services.rules import ApplyRule, apply_batch
 from services.transaction_changes import ChangeTransaction, change_transaction
-from services.transactions import RecordTransaction, record_transaction, record_transactions
+from services.transactions import RecordTransaction, record_transactions
 from services.uow import request_origin
-
-log = logging.getLogger(__name__)
 
 #: The queues this pool consumes.
 QUEUES = ("categorization",)
@@ -38,16 +34,10 @@ def recorder() -> GroupCommit[dict[str, Any], None]:
     return GroupCommit(_record_batch, name="record-group-commit", max_batch=get_settings().record_batch_size)
 
 
-def _record_batch(items: list[Item[dict[str, Any]]]) -> list[None | BaseException]:
-    """Record a batch in one transaction; should that fail, each on its own, so that only a bad one fails."""
-    if len(items) > 1:
-        try:
-            commands = [RecordTransaction.from_dict(payload) for payload, _ in items]
-            record_transactions(commands, wiring.uow(), _origins(items))
-            return [None] * len(items)
-        except Exception:  # noqa: BLE001 - retried one by one below
-            log.warning("a batch of %d transactions failed; recording one by one", len(items), exc_info=True)
-    return [_record_alone(payload, context) for payload, context in items]
+def _record_batch(items: list[Item[dict[str, Any]]]) -> list[None]:
+    """Record a batch in one transaction."""
+    record_transactions([RecordTransaction.from_dict(payload) for payload, _ in items], wiring.uow(), _origins(items))
+    return [None] * len(items)
 
 
 def _origins(items: list[Item[dict[str, Any]]]) -> dict[str, dict[str, str]]:
@@ -58,14 +48,6 @@ def _origins(items: list[Item[dict[str, Any]]]) -> dict[str, dict[str, str]]:
         if current and current[0] == payload.get("correlation_id"):
             found[payload["transaction_id"]] = current[1]
     return found
-
-
-def _record_alone(payload: dict[str, Any], context: Context) -> None | BaseException:
-    try:
-        context.run(record_transaction, RecordTransaction.from_dict(payload), wiring.uow())
-        return None
-    except Exception as error:  # noqa: BLE001 - handed to the thread whose message it is: retried
-        return error
 
 
 @command("categorization")

@@ -22,12 +22,13 @@ T = TypeVar("T")
 R = TypeVar("R")
 #: An item with the context (correlation id, request origin) of the thread that handed it in.
 Item = tuple[T, contextvars.Context]
-#: Handles a batch; for each item in order, its answer, or the exception it raised.
-RunBatch = Callable[[list[Item[T]]], list[R | BaseException]]
+#: Handles a batch in one go; each item's answer, in order. Raises when the batch as a whole fails.
+RunBatch = Callable[[list[Item[T]]], list[R]]
 
 
 class GroupCommit(Generic[T, R]):
-    """Batches items from many threads into one call of `run`; each caller blocks until its item is done."""
+    """Batches items from many threads into one call of `run`; each caller blocks until its item is done. Should a
+    batch fail, its items are handled one by one (each in its sender's context), so only a bad one fails."""
 
     def __init__(self, run: RunBatch[T, R], *, name: str, max_batch: int = 200, wait_seconds: float = 60.0) -> None:
         self._run = run
@@ -69,13 +70,25 @@ class GroupCommit(Generic[T, R]):
             self._write(batch)
 
     def _write(self, batch: list[tuple[Item[T], Future[R]]]) -> None:
-        try:
-            answers = self._run([item for item, _ in batch])
-        except Exception as error:  # noqa: BLE001 - handed to every waiting thread, whose message is retried
-            log.warning("%s: a batch of %d failed", self._name, len(batch), exc_info=True)
-            answers = [error] * len(batch)
+        answers = self._answers([item for item, _ in batch])
         for (_, done), answer in zip(batch, answers, strict=True):
             if isinstance(answer, BaseException):
                 done.set_exception(answer)
             else:
                 done.set_result(answer)
+
+    def _answers(self, items: list[Item[T]]) -> list[R | BaseException]:
+        """Each item's answer, or the error handed to its thread (whose message is then retried)."""
+        if len(items) == 1:
+            return [self._alone(items[0])]
+        try:
+            return list(self._run(items))
+        except Exception:  # noqa: BLE001 - one bad item must not fail the others: one by one below
+            log.warning("%s: a batch of %d failed; handling one by one", self._name, len(items), exc_info=True)
+        return [self._alone(item) for item in items]
+
+    def _alone(self, item: Item[T]) -> R | BaseException:
+        try:
+            return item[1].run(self._run, [item])[0]
+        except Exception as error:  # noqa: BLE001 - handed to the waiting thread
+            return error
