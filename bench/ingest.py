@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from bench.common import drop, machine, pct, stack, write  # isort: skip  (first: sets the isolated environment)
 from sqlalchemy import create_engine, text  # isort: skip
 
-from bench import http_load  # isort: skip
+from bench import cpu, http_load  # isort: skip
 from tests.support import rabbit_admin  # isort: skip
 from tests.support.client import register  # isort: skip
 from tests.support.isolation import VHOST  # isort: skip
@@ -55,6 +55,9 @@ class Figures:
     behind_schedule_max_ms: float | None = None
     #: CPU the load generator (this process) spent per request sent.
     loadgen_cpu_ms_per_request: float | None = None
+    #: Milliseconds of CPU per accepted transaction in each part of the stack, from the first POST until the last
+    #: transaction was counted.
+    cpu_ms_per_transaction: dict[str, float] = field(default_factory=dict)
 
 
 def _users(url: str) -> list[tuple]:
@@ -71,15 +74,16 @@ def _load(name: str, users: list[tuple], rate: float | None, seconds: float, cli
     """Post for `seconds`, at `rate`/s (None: as fast as `clients` keep-alive connections go)."""
     tally = _Tally()
     make, url = _transactions(users), users[0][0].base
-    handled_before = _handled()
-    start, cpu = time.perf_counter(), time.process_time()
+    handled_before, parts_before = _handled(), cpu.snapshot()
+    start, own = time.perf_counter(), time.process_time()
     if rate:
         outcome = http_load.paced(url, make, tally.record, rate=rate, seconds=seconds, connections=clients)
     else:
         outcome = http_load.saturate(url, make, tally.record, seconds=seconds, connections=clients)
-    cpu_ms = (time.process_time() - cpu) * 1000 / max(outcome.sent, 1)
+    cpu_ms = (time.process_time() - own) * 1000 / max(outcome.sent, 1)
     e2e = _end_to_end(tally.posted)
     drained = time.perf_counter() - start
+    parts = cpu.ms_per(parts_before, cpu.snapshot(), len(tally.posted))
     time.sleep(1.5)  # the pools flush their counters once a second
     handled = round((_handled() - handled_before) / drained, 1)
     took, accepted, latencies = outcome.seconds, len(tally.posted), tally.latencies
@@ -88,7 +92,7 @@ def _load(name: str, users: list[tuple], rate: float | None, seconds: float, cli
                    errors_by_status=_by_status(tally.errors),
                    behind_schedule_p99_ms=pct(outcome.behind_ms, 99) if rate else None,
                    behind_schedule_max_ms=round(max(outcome.behind_ms), 1) if rate and outcome.behind_ms else None,
-                   loadgen_cpu_ms_per_request=round(cpu_ms, 3))
+                   loadgen_cpu_ms_per_request=round(cpu_ms, 3), cpu_ms_per_transaction=parts)
 
 
 def _transactions(users: list[tuple]) -> http_load.MakeRequest:
@@ -207,6 +211,7 @@ def _report(results: list[Figures], ceiling: float) -> None:
         print(f"{r.name:<14}" + "".join(f"{v:>11}" for v in row))
         if r.errors_by_status:
             print(f"{'':<14}errors by status: {r.errors_by_status}")
+        print(f"{'':<14}CPU ms per transaction: " + ", ".join(f"{k} {v}" for k, v in r.cpu_ms_per_transaction.items()))
     print("late p99: ms a fixed-rate send started behind its schedule; gen ms/req: the load generator's CPU "
           "per request")
     print(f"no-op Dramatiq actor ceiling: {ceiling} messages/s; our pools handled at most {handled} messages/s "
