@@ -124,8 +124,9 @@ class FinanceBroker(RabbitmqBroker):
                 if attempt == PUBLISH_ATTEMPTS:
                     raise ConnectionClosed(exc) from None
 
-    def send_command(self, queue_name: str, actor_name: str, payload: dict[str, Any]) -> str:
-        """Enqueue a command for the pool that owns `queue_name`; returns once RabbitMQ confirmed."""
+    def send_command(self, queue_name: str, actor_name: str, payload: dict[str, Any] | list[dict[str, Any]]) -> str:
+        """Enqueue a command (or, for an actor that takes a list, many as one message) for the pool that owns
+        `queue_name`; returns once RabbitMQ confirmed."""
         message = Message(queue_name=queue_name, actor_name=actor_name, args=(payload,), kwargs={}, options={})
         self.enqueue(message)
         return message.message_id

@@ -28,6 +28,13 @@ def record_transaction_command(payload: dict[str, Any]) -> None:
     recorder().submit(payload)
 
 
+@command("categorization")
+def record_transactions_command(payloads: list[dict[str, Any]]) -> None:
+    """Record and categorize the transactions the API accepted together (each payload may carry its request's
+    origin), with whatever else waits. Safe to run twice."""
+    recorder().submit_all(payloads)
+
+
 @cache
 def recorder() -> GroupCommit[dict[str, Any], None]:
     """This process's group commit of recorded transactions."""
@@ -36,16 +43,21 @@ def recorder() -> GroupCommit[dict[str, Any], None]:
 
 def _record_batch(items: list[Item[dict[str, Any]]]) -> list[None]:
     """Record a batch in one transaction."""
-    record_transactions([RecordTransaction.from_dict(payload) for payload, _ in items], wiring.uow(), _origins(items))
+    commands = [RecordTransaction.from_dict({k: v for k, v in payload.items() if k != "origin"})
+                for payload, _ in items]
+    record_transactions(commands, wiring.uow(), _origins(items))
     return [None] * len(items)
 
 
 def _origins(items: list[Item[dict[str, Any]]]) -> dict[str, dict[str, str]]:
-    """Which request each command came from (the Correlation middleware set it in the sender's context)."""
+    """Which request each command came from: carried in the payload of a command sent with others, else set by the
+    Correlation middleware in the sender's context."""
     found = {}
     for payload, context in items:
         current = context.get(request_origin)
-        if current and current[0] == payload.get("correlation_id"):
+        if payload.get("origin"):
+            found[payload["transaction_id"]] = payload["origin"]
+        elif current and current[0] == payload.get("correlation_id"):
             found[payload["transaction_id"]] = current[1]
     return found
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 from flask import g, request, url_for
 from flask.views import MethodView
@@ -16,7 +21,10 @@ from models.ledger import Category, Transaction
 from services import accounts, submissions, transactions
 from services import transaction_changes as changes
 from services import transaction_queries as queries
+from services.group_commit import GroupCommit, Item
+from services.submissions import Answer, Submission
 from services.transaction_queries import MAX_LIMIT
+from services.uow import request_origin
 
 blp = Blueprint("transactions", __name__, url_prefix="/api/v1/transactions", description="Transactions")
 
@@ -135,10 +143,40 @@ def transaction_out(txn: Transaction, category: str | None) -> dict:
             "tags": list(txn.tags or []), "locked": list(txn.locked or [])}
 
 
-def _send(actor: str) -> transactions.SendCommand:
-    def send(command: dict) -> None:
+def _send(actor: str) -> Callable[[Any], None]:
+    """Sends a command (or, to an actor that takes a list, many) to the categorization pool, confirmed."""
+    def send(command: dict | list) -> None:
         wiring.broker().send_command("categorization", actor, command)
     return send
+
+
+#: The most submissions accepted in one database transaction and one command message.
+SUBMIT_BATCH = 64
+
+
+@cache
+def submitter() -> GroupCommit[Submission, tuple[uuid.UUID, bool]]:
+    """This process's group commit of submitted transactions: the requests that wait together share one database
+    transaction and one confirmed command message (each still answered only once RabbitMQ confirmed its command).
+    Should a batch fail as a whole, each request is submitted on its own."""
+    return GroupCommit(_submit_batch, name="submit-group-commit", max_batch=SUBMIT_BATCH)
+
+
+def _submit_batch(items: list[Item[Submission]]) -> list[Answer]:
+    if len(items) == 1:  # on its own (quiet times, or a failed batch retried one by one): the plain path
+        submission = items[0][0]
+        return [submissions.submit_transaction(submission.caller, submission.data, submission.idempotency_key,
+                                               wiring.uow(), _send("record_transaction_command"))]
+    return submissions.submit_transactions([_with_origin(s, context) for s, context in items], wiring.uow(),
+                                           _send("record_transactions_command"))
+
+
+def _with_origin(submission: Submission, context: contextvars.Context) -> Submission:
+    """The submission with where its request came from (a command sent alone carries it in its options)."""
+    current = context.get(request_origin)
+    if current is None or current[0] != submission.caller.correlation_id:
+        return submission
+    return dataclasses.replace(submission, origin=current[1])
 
 
 def _filters(query: dict) -> queries.Filters:
@@ -169,8 +207,7 @@ class Transactions(MethodView):
         key = request.headers.get("Idempotency-Key")
         if key is not None and not 1 <= len(key) <= 200:
             raise ValidationError({"Idempotency-Key": ["must be 1 to 200 characters"]})
-        txn_id, _ = submissions.submit_transaction(current_caller(), data, key, wiring.uow(),
-                                                    _send("record_transaction_command"))
+        txn_id, _ = submitter().submit(Submission(current_caller(), data, key))
         location = url_for("transactions.TransactionById", transaction_id=txn_id)
         return {"id": str(txn_id), "status": "pending"}, 202, {"Location": location, "X-Request-ID": g.request_id}
 

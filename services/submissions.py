@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, String, Uuid, bindparam, exists, func, insert, or_, select
+from sqlalchemy import Connection, Row, Select, String, Uuid, bindparam, delete, exists, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from domain.money import InvalidMoney, format_amount, parse_amount
 from models.ledger import Account, Category, IdempotencyKey, Transaction
 from services.context import Caller
-from services.errors import Invalid, NotFound
+from services.errors import Invalid, NotFound, ServiceError
 from services.transactions import RecordTransaction, SendCommand
 from services.uow import UnitOfWork
 
@@ -47,6 +49,82 @@ def submit_transaction(caller: Caller, data: dict[str, Any], idempotency_key: st
         send(_message(_command(pending, currency, _amount(data["amount"], currency))))
         uow.commit()
         return pending["id"], True
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One request's transaction: who asks, what for, under which Idempotency-Key, and from where (client address
+    and user agent, carried by its command)."""
+
+    caller: Caller
+    data: dict[str, Any]
+    idempotency_key: str | None = None
+    origin: dict[str, str] | None = None
+
+
+class RepeatedKey(ValueError):
+    """A batch repeats an Idempotency-Key: the second answer depends on the first one's fate, so submit one by one."""
+
+
+#: A submission's answer: the transaction's id and whether this submission created it, or what refused it.
+Answer = tuple[uuid.UUID, bool] | Exception
+#: Sends commands as ONE message to their pool; raises when RabbitMQ did not confirm it.
+SendCommands = Callable[[list[dict[str, Any]]], None]
+
+
+def submit_transactions(batch: list[Submission], uow: UnitOfWork, send_all: SendCommands) -> list[Answer]:
+    """Accept many transactions in ONE database transaction and ONE confirmed command message; each submission's
+    answer, as `submit_transaction` would give it (an error for a refused one, of which nothing stays).
+
+    If RabbitMQ does not confirm the message, every submission that would have created a transaction is answered
+    with that error and nothing is kept. A key taken meanwhile by a concurrent request raises IntegrityError, and a
+    key repeated within the batch RepeatedKey, with nothing kept: submit those one by one."""
+    keys = [(s.caller.household_id, s.idempotency_key) for s in batch if s.idempotency_key]
+    if len(set(keys)) < len(keys):
+        raise RepeatedKey("an Idempotency-Key is repeated within the batch")
+    answers: list[Answer] = []
+    messages: list[dict[str, Any]] = []
+    refused: list[uuid.UUID] = []
+    with uow:
+        connection = uow.session.connection()
+        for submission in batch:
+            pending = _pending(submission.caller, submission.data)
+            answer, message = _accept(submission, pending, connection)
+            answers.append(answer)
+            if message is not None:
+                messages.append(message)
+            elif isinstance(answer, ServiceError):
+                refused.append(pending["id"])
+        if refused:  # their rows were inserted by the statement that found what refuses them
+            connection.execute(delete(_keys).where(_keys.c.transaction_id.in_(refused)))
+            connection.execute(delete(_transactions).where(_transactions.c.id.in_(refused)))
+        if not messages:
+            uow.commit()
+            return answers
+        try:
+            send_all(messages)
+        except Exception as failed:  # noqa: BLE001 - not confirmed: none of them was accepted, each is told why
+            return [failed if isinstance(a, tuple) and a[1] else a for a in answers]
+        uow.commit()
+    return answers
+
+
+def _accept(submission: Submission, pending: dict[str, Any], connection: Connection
+            ) -> tuple[Answer, dict[str, Any] | None]:
+    """One submission inside the batch's transaction: its answer and, for a new transaction, its command."""
+    key = submission.idempotency_key
+    found = connection.execute(_SUBMIT_WITH_KEY if key else _SUBMIT, {
+        **pending, **_lookup_params(submission.caller, submission.data, key)}).one()
+    if found.known:
+        return (found.known, False), None
+    try:
+        currency = _checked_currency(submission.data, found)
+        message = _message(_command(pending, currency, _amount(submission.data["amount"], currency)))
+    except ServiceError as refusal:
+        return refusal, None
+    if submission.origin:
+        message["origin"] = submission.origin
+    return (pending["id"], True), message
 
 
 def _lookup_params(caller: Caller, data: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:

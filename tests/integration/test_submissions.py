@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from config import wiring
 from models.identity import Household, User
@@ -223,3 +224,103 @@ def test_a_submission_is_one_statement(caller: Caller, account: uuid.UUID, state
     """The lookup and the insert of the row and its key reach PostgreSQL as one statement."""
     submit_transaction(caller, _data(account, category="Groceries"), "key-1", _uow(), Sent())
     assert statements == ["WITH"]
+
+
+# --- many submissions in one transaction and one message ----------------------------------------------------------
+
+
+class SentAll:
+    """Command messages handed to RabbitMQ, each a list of commands; with `fail`, the publisher confirm is lost."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.messages: list[list[dict[str, Any]]] = []
+        self.fail = fail
+
+    def __call__(self, commands: list[dict[str, Any]]) -> None:
+        self.messages.append(commands)
+        if self.fail:
+            raise ConnectionError("connection lost before the publisher confirm")
+
+
+def _refusal(answer: Any) -> tuple[type, str | None, str] | None:
+    return (type(answer), answer.field, answer.message) if isinstance(answer, Exception) else None
+
+
+def test_a_batch_answers_each_submission_as_one_by_one_would(caller: Caller, account: uuid.UUID) -> None:
+    """Given submissions of which some are refused and one repeats a known key, each gets the answer it gets alone;
+    only the accepted ones leave a row (and key), and their commands travel as one message."""
+    known, _ = submit_transaction(caller, _data(account), "known", _uow(), Sent())
+    dollars = _account(caller.household_id, "USD")
+    batch = [
+        submissions.Submission(caller, _data(account, category="groceries"), "new-1", {"client_address": "1.2.3.4"}),
+        submissions.Submission(caller, _data(account, amount="12.345"), "refused-1"),
+        submissions.Submission(caller, _data(account), "known"),
+        submissions.Submission(caller, _data(account, category="Nope"), None),
+        submissions.Submission(caller, _data(account, type="transfer", counter_account_id=dollars), "refused-2"),
+        submissions.Submission(caller, _data(uuid.uuid4()), None),
+        submissions.Submission(caller, _data(account, currency="JPY", amount="1200"), None),
+    ]
+    sent = SentAll()
+
+    answers = submissions.submit_transactions(batch, _uow(), sent)
+
+    assert [_refusal(a) for a in answers] == [
+        None, (Invalid, "amount", "EUR amounts have at most 2 decimal places"), None,
+        (Invalid, "category", "no such category"),
+        (Invalid, "counter_account_id", "transfers move money between accounts of the same currency"),
+        (NotFound, "account_id", "no such account"), None]
+    new, again, yen = answers[0], answers[2], answers[6]
+    assert again == (known, False) and new[1] and yen[1]
+    assert sorted(row[0] for row in _rows(caller)) == sorted([known, new[0], yen[0]])
+    assert _keys(caller) == 2  # "known" and "new-1"
+    assert len(sent.messages) == 1
+    assert [(c["transaction_id"], c["amount"], c["currency"], c.get("origin")) for c in sent.messages[0]] == [
+        (str(new[0]), "12.50", "EUR", {"client_address": "1.2.3.4"}), (str(yen[0]), "1200", "JPY", None)]
+
+
+def test_nothing_of_a_batch_stays_when_its_message_is_not_confirmed(caller: Caller, account: uuid.UUID) -> None:
+    known, _ = submit_transaction(caller, _data(account), "known", _uow(), Sent())
+    batch = [submissions.Submission(caller, _data(account), "new-1"),
+             submissions.Submission(caller, _data(account), "known"),
+             submissions.Submission(caller, _data(account, amount="-1"), None),
+             submissions.Submission(caller, _data(account), None)]
+
+    answers = submissions.submit_transactions(batch, _uow(), SentAll(fail=True))
+
+    assert isinstance(answers[0], ConnectionError) and isinstance(answers[3], ConnectionError)
+    assert answers[1] == (known, False) and _refusal(answers[2]) == (Invalid, "amount", "amount must not be negative")
+    assert [row[0] for row in _rows(caller)] == [known] and _keys(caller) == 1
+
+
+def test_a_key_twice_in_one_batch_fails_the_batch_and_keeps_nothing(caller: Caller, account: uuid.UUID) -> None:
+    """The second answer would depend on the first one's fate: the caller submits such a batch one by one."""
+    batch = [submissions.Submission(caller, _data(account), "twice"), submissions.Submission(caller, _data(account),
+                                                                                            "twice")]
+    sent = SentAll()
+    with pytest.raises(submissions.RepeatedKey):
+        submissions.submit_transactions(batch, _uow(), sent)
+    assert sent.messages == [] and _rows(caller) == [] and _keys(caller) == 0
+
+
+def test_a_key_taken_by_a_concurrent_request_fails_the_batch(caller: Caller, account: uuid.UUID,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a key whose lookup did not see it yet (another request took it meanwhile), the insert fails on the key:
+    nothing of the batch stays, and the caller submits one by one."""
+    submit_transaction(caller, _data(account), "key-1", _uow(), Sent())
+    lookup = submissions._lookup_params
+    monkeypatch.setattr(submissions, "_lookup_params", lambda *args: {**lookup(*args), "key": None})
+    sent = SentAll()
+    with pytest.raises(IntegrityError):
+        submissions.submit_transactions([submissions.Submission(caller, _data(account), None),
+                                         submissions.Submission(caller, _data(account), "key-1")], _uow(), sent)
+    assert sent.messages == [] and len(_rows(caller)) == 1
+
+
+def test_a_batch_of_only_refusals_and_known_keys_sends_nothing(caller: Caller, account: uuid.UUID) -> None:
+    known, _ = submit_transaction(caller, _data(account), "known", _uow(), Sent())
+    sent = SentAll()
+    answers = submissions.submit_transactions([submissions.Submission(caller, _data(account), "known"),
+                                               submissions.Submission(caller, _data(account, category="x"), "k2")],
+                                              _uow(), sent)
+    assert answers[0] == (known, False) and _refusal(answers[1]) == (Invalid, "category", "no such category")
+    assert sent.messages == [] and len(_rows(caller)) == 1 and _keys(caller) == 1
