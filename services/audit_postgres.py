@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_, union
+from sqlalchemy import ColumnElement, Connection, Engine, delete, func, or_, select, text, tuple_, union
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,14 +20,25 @@ from services.audit import MAX_PAGE, PRIVATE_TYPES, AuditPage, AuditQuery, decod
 #: Records read per round trip while verifying or exporting.
 STREAM_BATCH = 1000
 
-
-def _uuid(value: str | None) -> uuid.UUID | None:
-    return uuid.UUID(value) if value else None
-
-
-def _row(record: dict[str, Any]) -> dict[str, Any]:
-    return {**record, "event_id": uuid.UUID(record["event_id"]), "household_id": _uuid(record["household_id"]),
-            "user_id": _uuid(record["user_id"]), "occurred_at": dt.datetime.fromisoformat(record["occurred_at"])}
+#: Locks chain heads in chain order, so that concurrent batches never deadlock (a missing head is not returned).
+_LOCK_HEADS = text("SELECT chain_id, head_seq, head_hash FROM audit_chains WHERE chain_id = ANY(CAST(:chains AS"
+                   " varchar[])) ORDER BY chain_id FOR UPDATE")
+_CREATE_HEADS = text("INSERT INTO audit_chains (chain_id) SELECT unnest(CAST(:chains AS varchar[]))"
+                     " ON CONFLICT DO NOTHING")
+_STORED = text("SELECT event_id FROM audit_events WHERE event_id = ANY(CAST(:ids AS uuid[]))")
+#: A batch's records, and the chain heads they moved, in one statement whatever the batch size (psycopg prepares it
+#: once): both travel as one JSON document each, which costs far less to build than a parameter per value.
+_APPEND = text(
+    "WITH moved AS (UPDATE audit_chains SET head_seq = h.seq, head_hash = h.hash, updated_at = now()"
+    " FROM json_to_recordset(CAST(:heads AS json)) AS h(chain_id varchar, seq bigint, hash varchar)"
+    " WHERE audit_chains.chain_id = h.chain_id)"
+    " INSERT INTO audit_events (event_id, type, version, occurred_at, household_id, user_id, correlation_id,"
+    " causation_id, payload, origin, chain_id, seq, prev_hash, hash)"
+    " SELECT event_id, type, version, occurred_at, household_id, user_id, correlation_id, causation_id, payload,"
+    " origin, chain_id, seq, prev_hash, hash FROM json_to_recordset(CAST(:records AS json)) AS r(event_id uuid,"
+    " type varchar, version integer, occurred_at timestamptz, household_id uuid, user_id uuid, correlation_id varchar,"
+    " causation_id varchar, payload jsonb, origin jsonb, chain_id varchar, seq bigint, prev_hash varchar,"
+    " hash varchar)")
 
 
 def as_record(row: AuditRecord) -> dict[str, Any]:
@@ -59,6 +71,7 @@ class PostgresAuditStore:
 
     def __init__(self, factory: sessionmaker) -> None:
         self._factory = factory
+        self._engine: Engine = factory.kw["bind"]
 
     def append(self, event: Event) -> bool:
         """Store an event unless it is already there; True when it was new."""
@@ -69,21 +82,22 @@ class PostgresAuditStore:
         records: dict[str, dict[str, Any]] = {}
         for event in events:
             records.setdefault(event.event_id, to_record(event))
-        with self._factory() as session, session.begin():
-            heads = _lock_heads(session, sorted({r["chain_id"] for r in records.values()}))
-            stored = set(session.scalars(select(AuditRecord.event_id).where(
-                AuditRecord.event_id.in_([uuid.UUID(i) for i in records]))))
-            rows = []
+        # Three prebuilt statements on a plain connection: this runs for every event the platform emits, and the
+        # ORM's unit of work and per-call statement building cost more than the writes themselves.
+        with self._engine.connect() as conn:
+            heads = _lock_heads_of_batch(conn, sorted({r["chain_id"] for r in records.values()}))
+            stored = set(conn.execute(_STORED, {"ids": [uuid.UUID(i) for i in records]}).scalars())
+            placed = []
             for event_id, record in records.items():
                 if uuid.UUID(event_id) in stored:
                     continue
-                head = heads[record["chain_id"]]
-                placed = linked(record, head.head_seq + 1, head.head_hash)
-                head.head_seq, head.head_hash = placed["seq"], placed["hash"]
-                rows.append(_row(placed))
-            if rows:
-                session.execute(insert(AuditRecord).values(rows))
-        fresh, answers = {str(r["event_id"]) for r in rows}, []
+                seq, prev_hash = heads[record["chain_id"]]
+                placed.append(linked(record, seq + 1, prev_hash))
+                heads[record["chain_id"]] = (seq + 1, placed[-1]["hash"])
+            if placed:
+                conn.execute(_APPEND, _appended(placed, heads))
+            conn.commit()
+        fresh, answers = {r["event_id"] for r in placed}, []
         for event in events:
             answers.append(event.event_id in fresh)
             fresh.discard(event.event_id)  # a duplicate within the batch is not new either
@@ -160,6 +174,25 @@ class PostgresAuditStore:
             with self._factory() as session, session.begin():
                 removed += _purge_chain(session, chain_id, before)
         return removed
+
+
+def _lock_heads_of_batch(conn: Connection, chain_ids: list[str]) -> dict[str, tuple[int, str]]:
+    """Lock the heads of a batch's chains in chain order; each chain's (head seq, head hash)."""
+    heads = {chain: (seq, hash_) for chain, seq, hash_ in conn.execute(_LOCK_HEADS, {"chains": chain_ids})}
+    if len(heads) < len(chain_ids):
+        # A chain's first record. Creating its head while holding the others' locks would take locks out of chain
+        # order (a deadlock with a concurrent batch): let them go, create the missing heads, then lock all in order.
+        conn.rollback()
+        conn.execute(_CREATE_HEADS, {"chains": chain_ids})
+        heads = {chain: (seq, hash_) for chain, seq, hash_ in conn.execute(_LOCK_HEADS, {"chains": chain_ids})}
+    return heads
+
+
+def _appended(placed: list[dict[str, Any]], heads: dict[str, tuple[int, str]]) -> dict[str, str]:
+    """The parameters of `_APPEND`: the placed records and the heads of their chains."""
+    moved = sorted({r["chain_id"] for r in placed})
+    return {"records": json.dumps(placed),
+            "heads": json.dumps([{"chain_id": c, "seq": heads[c][0], "hash": heads[c][1]} for c in moved])}
 
 
 def _lock_heads(session: Session, chain_ids: list[str]) -> dict[str, AuditChain]:
