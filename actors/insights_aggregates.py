@@ -26,7 +26,4 @@ def writer() -> GroupCommit[Event, None]:
 
 
 def _recompute(events: list[Event]) -> None:
-    uow = wiring.uow()
-    with uow:
-        apply_events(events, uow)
-        uow.commit()
+    apply_events(events, wiring.uow())  # one transaction of its own: no savepoint around its reads

@@ -2,10 +2,10 @@
 
 Every event names the days it touched (a transaction's date, an import's date range) or, for events that move
 history at large (a merge, a rule applied over history, a reverted import, a new base currency), the whole
-household. Those days are recomputed from the transactions in one statement, then the months that hold them
-from the days. Recomputing is idempotent and order-free: a redelivered or reordered event writes the same rows.
-A per-household advisory lock, taken before either statement reads, makes the last writer also the one that
-read last, so concurrent workers never leave an older picture behind.
+household. The days of a whole batch of events are recomputed from the transactions, and the months that hold
+them from the days, in one statement. Recomputing is idempotent and order-free: a redelivered or reordered event
+writes the same rows. A per-household advisory lock, taken before that statement reads, makes the last writer
+also the one that read last, so concurrent workers never leave an older picture behind.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Any
 
 from sqlalchemy import text
@@ -34,64 +33,76 @@ _LOCK_SPACE = 9009
 
 _KEY = "account_id, category_id, kind, currency, base_currency"
 _TOTALS = "transactions, amount, base_amount, unconverted, account_amount"
-
-#: Each recorded transaction as the legs it moves: one, or two for a transfer (out of one account, into another).
-_LEGS = f"""
-    SELECT t.occurred_on AS day, t.account_id, coalesce(t.category_id, '{NO_CATEGORY}') AS category_id,
-           CASE WHEN t.type = 'transfer' THEN 'transfer_out' ELSE t.type END AS kind,
-           t.currency, t.base_currency, t.amount, t.base_amount, t.account_amount
-      FROM transactions t
-     WHERE t.household_id = :household AND t.occurred_on BETWEEN :first AND :last
-       AND t.status = 'recorded' AND t.deleted_at IS NULL
-    UNION ALL
-    SELECT t.occurred_on, t.counter_account_id, coalesce(t.category_id, '{NO_CATEGORY}'), 'transfer_in',
-           t.currency, t.base_currency, t.amount, t.base_amount, t.account_amount
-      FROM transactions t
-     WHERE t.household_id = :household AND t.occurred_on BETWEEN :first AND :last
-       AND t.status = 'recorded' AND t.deleted_at IS NULL AND t.type = 'transfer'
-       AND t.counter_account_id IS NOT NULL"""
-
 _EXCLUDED = ", ".join("EXCLUDED." + column for column in _TOTALS.split(", "))
 _CURRENT = ", ".join("a." + column for column in _TOTALS.split(", "))
 
 
-def _replacing(table: str, period: str, fresh: str) -> str:
-    """A statement that makes `table`'s rows of one household between :first and :last (by its `period` column)
-    equal to the rows of the query `fresh`: rows no longer there deleted, changed ones updated, equal ones left
-    untouched (no dead tuple for a redelivered event)."""
+def _replacing(name: str, table: str, period: str, ranges: str, fresh: str) -> str:
+    """CTEs that make `table`'s rows (by its `period` column) within the CTE `ranges` (household_id, first, last;
+    disjoint) equal to the rows of the CTE `fresh`: rows no longer there deleted, changed ones updated, equal ones
+    left untouched (no dead tuple for a redelivered event)."""
     return f"""
-    WITH fresh AS ({fresh}
-    ), gone AS (
-        DELETE FROM {table} a
-         WHERE a.household_id = :household AND a.{period} BETWEEN :first AND :last
-           AND NOT EXISTS (SELECT 1 FROM fresh f WHERE (f.{period}, f.account_id, f.category_id, f.kind, f.currency,
-                           f.base_currency) = (a.{period}, a.account_id, a.category_id, a.kind, a.currency,
-                           a.base_currency))
-    )
-    INSERT INTO {table} AS a (household_id, {period}, {_KEY}, {_TOTALS})
-    SELECT household_id, {period}, {_KEY}, {_TOTALS} FROM fresh
-    ON CONFLICT (household_id, {period}, {_KEY}) DO UPDATE
-       SET ({_TOTALS}) = ({_EXCLUDED})
-     WHERE ({_CURRENT}) IS DISTINCT FROM ({_EXCLUDED})"""
+    {name}_gone AS (
+        DELETE FROM {table} a USING {ranges} r
+         WHERE a.household_id = r.household_id AND a.{period} BETWEEN r.first AND r.last
+           AND NOT EXISTS (SELECT FROM {fresh} f WHERE (f.household_id, f.{period}, f.account_id, f.category_id,
+                           f.kind, f.currency, f.base_currency) = (a.household_id, a.{period}, a.account_id,
+                           a.category_id, a.kind, a.currency, a.base_currency))
+    ), {name}_kept AS (
+        INSERT INTO {table} AS a (household_id, {period}, {_KEY}, {_TOTALS})
+        SELECT household_id, {period}, {_KEY}, {_TOTALS} FROM {fresh}
+        ON CONFLICT (household_id, {period}, {_KEY}) DO UPDATE SET ({_TOTALS}) = ({_EXCLUDED})
+         WHERE ({_CURRENT}) IS DISTINCT FROM ({_EXCLUDED})
+    )"""
 
 
-#: Recompute the daily rows of a household's date range from its transactions.
-_RECOMPUTE_DAYS = text(_replacing("insights_daily_aggregates", "day", f"""
-        SELECT CAST(:household AS uuid) AS household_id, day, {_KEY}, count(*) AS transactions,
-               sum(amount) AS amount, coalesce(sum(base_amount), 0) AS base_amount,
-               count(*) FILTER (WHERE base_amount IS NULL) AS unconverted,
-               coalesce(sum(account_amount), 0) AS account_amount
-          FROM ({_LEGS}) AS legs
-         GROUP BY day, {_KEY}"""))
-
-#: Recompute the monthly rows of a household's months from its daily rows.
-_RECOMPUTE_MONTHS = text(_replacing("insights_monthly_aggregates", "month", f"""
+#: Recompute, for each (household, first day, last day) of the spans (disjoint), the daily rows from the
+#: transactions, each as the legs it moves (one, or two for a transfer: out of one account, into another); and for
+#: each (household, first day, last day) of the months holding them (disjoint) the monthly rows from the daily
+#: ones; in one statement. Its parts all read the snapshot taken before it, so the months add up the daily rows
+#: the statement leaves: the fresh ones inside the spans and the stored ones outside them.
+_RECOMPUTE = text(f"""
+    WITH spans AS (
+        SELECT * FROM unnest(CAST(:households AS uuid[]), CAST(:firsts AS date[]), CAST(:lasts AS date[]))
+               AS s(household_id, first, last)
+    ), months AS (
+        SELECT * FROM unnest(CAST(:month_households AS uuid[]), CAST(:month_firsts AS date[]),
+                             CAST(:month_lasts AS date[])) AS m(household_id, first, last)
+    ), days AS (
+        SELECT t.household_id, t.occurred_on AS day, l.account_id,
+               coalesce(t.category_id, '{NO_CATEGORY}') AS category_id, l.kind, t.currency, t.base_currency,
+               count(*) AS transactions, sum(t.amount) AS amount, coalesce(sum(t.base_amount), 0) AS base_amount,
+               count(*) FILTER (WHERE t.base_amount IS NULL) AS unconverted,
+               coalesce(sum(t.account_amount), 0) AS account_amount
+          FROM spans s
+          JOIN transactions t ON t.household_id = s.household_id AND t.occurred_on BETWEEN s.first AND s.last
+         CROSS JOIN LATERAL (VALUES (t.account_id, CASE WHEN t.type = 'transfer' THEN 'transfer_out' ELSE t.type END),
+                                    (t.counter_account_id, 'transfer_in')) AS l(account_id, kind)
+         WHERE t.status = 'recorded' AND t.deleted_at IS NULL
+           AND (l.kind <> 'transfer_in' OR t.type = 'transfer' AND t.counter_account_id IS NOT NULL)
+         GROUP BY t.household_id, t.occurred_on, l.account_id, t.category_id, l.kind, t.currency, t.base_currency
+    ),{_replacing("d", "insights_daily_aggregates", "day", "spans", "days")}, month_days AS (
+        SELECT d.household_id, d.day, {_KEY}, {_TOTALS}
+          FROM months m
+          JOIN insights_daily_aggregates d ON d.household_id = m.household_id AND d.day BETWEEN m.first AND m.last
+         WHERE NOT EXISTS (SELECT FROM spans s WHERE s.household_id = d.household_id
+                                                 AND d.day BETWEEN s.first AND s.last)
+        UNION ALL
+        SELECT household_id, day, {_KEY}, {_TOTALS} FROM days
+    ), by_month AS (
         SELECT household_id, CAST(date_trunc('month', day) AS date) AS month, {_KEY},
                sum(transactions) AS transactions, sum(amount) AS amount, sum(base_amount) AS base_amount,
                sum(unconverted) AS unconverted, sum(account_amount) AS account_amount
-          FROM insights_daily_aggregates
-         WHERE household_id = :household AND day BETWEEN :first AND :last
-         GROUP BY household_id, month, {_KEY}"""))
+          FROM month_days
+         GROUP BY household_id, month, {_KEY}
+    ),{_replacing("m", "insights_monthly_aggregates", "month", "months", "by_month")}
+    SELECT""")
+
+#: Serialize recomputes of these households (in this order) until the end of the transaction.
+_LOCK = text("SELECT pg_advisory_xact_lock(:space, key) FROM unnest(CAST(:keys AS integer[])) AS key")
+
+#: The day in SQL of each of these transactions.
+_DAYS_NOW = text("SELECT id, occurred_on FROM transactions WHERE id = ANY(:ids)")
 
 
 @dataclass(frozen=True)
@@ -116,22 +127,36 @@ def month_bounds(first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
 def recompute(span: Span, uow: UnitOfWork) -> None:
     """Recompute the daily rows of a span from the transactions, then the months holding it. Idempotent."""
     with uow:
-        _lock(span.household_id, uow)
-        _recompute_locked(span, uow)
+        _recompute_all([span], uow)
         uow.commit()
 
 
-def _lock(household_id: uuid.UUID, uow: UnitOfWork) -> None:
-    """Serialize recomputes of one household until the end of the transaction."""
-    key = int.from_bytes(household_id.bytes[:4], "big", signed=True)
-    uow.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _LOCK_SPACE, "key": key})
+def _recompute_all(spans: list[Span], uow: UnitOfWork) -> None:
+    """Lock the spans' households, then recompute their days and months in one statement."""
+    households = sorted({span.household_id for span in spans})  # the same lock order in every process
+    uow.session.execute(_LOCK, {"space": _LOCK_SPACE, "keys": [_lock_key(h) for h in households]})
+    days = _disjoint([(span.household_id, span.first, span.last) for span in spans])
+    months = _disjoint([(household, *month_bounds(first, last)) for household, first, last in days])
+    uow.session.execute(_RECOMPUTE, {
+        "households": [h for h, _, _ in days], "firsts": [f for _, f, _ in days], "lasts": [la for _, _, la in days],
+        "month_households": [h for h, _, _ in months], "month_firsts": [f for _, f, _ in months],
+        "month_lasts": [la for _, _, la in months]})
 
 
-def _recompute_locked(span: Span, uow: UnitOfWork) -> None:
-    params: dict[str, Any] = {"household": span.household_id, "first": span.first, "last": span.last}
-    uow.session.execute(_RECOMPUTE_DAYS, params)
-    first, last = month_bounds(span.first, span.last)
-    uow.session.execute(_RECOMPUTE_MONTHS, {**params, "first": first, "last": last})
+def _lock_key(household_id: uuid.UUID) -> int:
+    return int.from_bytes(household_id.bytes[:4], "big", signed=True)
+
+
+def _disjoint(ranges: list[tuple[uuid.UUID, dt.date, dt.date]]) -> list[tuple[uuid.UUID, dt.date, dt.date]]:
+    """The same days of each household as disjoint ranges (overlapping ones merged): in the statement, a day
+    joined to two ranges would be counted twice."""
+    merged: list[tuple[uuid.UUID, dt.date, dt.date]] = []
+    for household, first, last in sorted(ranges):
+        if merged and merged[-1][0] == household and first <= merged[-1][2]:
+            merged[-1] = (household, merged[-1][1], max(last, merged[-1][2]))
+        else:
+            merged.append((household, first, last))
+    return merged
 
 
 def rebuild_household(household_id: uuid.UUID, uow: UnitOfWork) -> None:
@@ -173,14 +198,14 @@ def _spans(event: Event, uow: UnitOfWork, days_now: dict[uuid.UUID, dt.date]) ->
 
 
 def _days_now(events: list[Event], uow: UnitOfWork) -> dict[uuid.UUID, dt.date]:
-    """The day in SQL of each transaction the events about one transaction name, in one query for all."""
+    """The day in SQL of each transaction the events about one transaction name, in one query for all (inside
+    the unit of work's transaction when it is open)."""
     ids = {uuid.UUID(e.payload["transaction_id"]) for e in events
            if e.household_id is not None and e.type in TRANSACTION_EVENTS and (e.payload or {}).get("transaction_id")}
     if not ids:
         return {}
     with uow:
-        return dict(uow.session.execute(text("SELECT id, occurred_on FROM transactions WHERE id = ANY(:ids)"),
-                                        {"ids": list(ids)}).tuples().all())
+        return dict(uow.session.execute(_DAYS_NOW, {"ids": list(ids)}).tuples().all())
 
 
 def _transaction_days(payload: dict[str, Any], days_now: dict[uuid.UUID, dt.date]) -> list[dt.date]:
@@ -216,18 +241,14 @@ def apply_event(event: Event, uow: UnitOfWork) -> int:
 
 
 def apply_events(events: list[Event], uow: UnitOfWork) -> int:
-    """Bring the aggregates up to date with ledger events, each span they touched recomputed once, household by
-    household (the same lock order in every process), in one transaction; how many spans were recomputed. Safe
-    to run twice."""
-    days_now = _days_now(events, uow)
-    spans = sorted({span for event in events for span in _spans(event, uow, days_now)},
-                   key=lambda s: (s.household_id, s.first, s.last))
-    if not spans:
-        return 0
+    """Bring the aggregates up to date with ledger events, in one transaction: the days they touched (each once)
+    and the months holding them recomputed in one statement, their households locked first in one (in the same
+    order in every process); how many spans were recomputed. Safe to run twice."""
     with uow:
-        for household_id, group in groupby(spans, key=lambda s: s.household_id):
-            _lock(household_id, uow)
-            for span in group:
-                _recompute_locked(span, uow)
+        days_now = _days_now(events, uow)
+        spans = {span for event in events for span in _spans(event, uow, days_now)}
+        if not spans:
+            return 0
+        _recompute_all(list(spans), uow)
         uow.commit()
     return len(spans)
