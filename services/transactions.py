@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
@@ -94,7 +94,7 @@ class _Batch:
     accounts: dict[uuid.UUID, Account]
     bases: dict[uuid.UUID, str]
     rules: dict[uuid.UUID, RuleSet]
-    categories: dict[tuple[uuid.UUID, Any], Category]
+    categories: dict[tuple[uuid.UUID, Any], Row]
 
     @classmethod
     def load(cls, cmds: list[RecordTransaction], uow: UnitOfWork) -> _Batch:
@@ -145,17 +145,22 @@ def _pending_row(cmd: RecordTransaction, bases: dict[uuid.UUID, str]) -> dict[st
     )
 
 
-def _categories(households: set[uuid.UUID], uow: UnitOfWork) -> dict[tuple[uuid.UUID, Any], Category]:
-    """The households' categories by (household, id) and by (household, lowercase name)."""
-    found: dict[tuple[uuid.UUID, Any], Category] = {}
-    for category in uow.session.scalars(select(Category).where(Category.household_id.in_(households))
-                                        .order_by(Category.name)):
+def _categories(households: set[uuid.UUID], uow: UnitOfWork) -> dict[tuple[uuid.UUID, Any], Row]:
+    """The households' categories (id and name) by (household, id) and by (household, lowercase name)."""
+    # Plain rows, not ORM objects: a batch reads every category of every household in it, and only the id and name
+    # of the few it picks are used.
+    found: dict[tuple[uuid.UUID, Any], Row] = {}
+    for category in uow.session.execute(_CATEGORIES, {"households": list(households)}):
         found[(category.household_id, category.id)] = category
         found.setdefault((category.household_id, category.name.lower()), category)
     return found
 
 
-def _category(batch: _Batch, household_id: uuid.UUID, name_or_id: str) -> Category | None:
+_CATEGORIES = select(Category.id, Category.household_id, Category.name).where(
+    Category.household_id.in_(bindparam("households", expanding=True))).order_by(Category.name)
+
+
+def _category(batch: _Batch, household_id: uuid.UUID, name_or_id: str) -> Row | None:
     """A category by id or by name (case-insensitive), as `find_category` finds it."""
     try:
         return batch.categories.get((household_id, uuid.UUID(name_or_id)))
