@@ -175,7 +175,10 @@ def rebuild_all(uow: UnitOfWork) -> int:
 
 def spans_for(event: Event, uow: UnitOfWork) -> list[Span]:
     """The days of its household an event may have changed (none for events that change no total)."""
-    return _spans(event, uow, _days_now([event], uow))
+    if not _transaction_ids([event]):
+        return _spans(event, uow, {})
+    with uow:
+        return _spans(event, uow, _days_now([event], uow))
 
 
 def _spans(event: Event, uow: UnitOfWork, days_now: dict[uuid.UUID, dt.date]) -> list[Span]:
@@ -197,15 +200,19 @@ def _spans(event: Event, uow: UnitOfWork, days_now: dict[uuid.UUID, dt.date]) ->
     return []
 
 
+def _transaction_ids(events: list[Event]) -> set[uuid.UUID]:
+    """The transactions named by the events about one transaction."""
+    return {uuid.UUID(e.payload["transaction_id"]) for e in events
+            if e.household_id is not None and e.type in TRANSACTION_EVENTS and (e.payload or {}).get("transaction_id")}
+
+
 def _days_now(events: list[Event], uow: UnitOfWork) -> dict[uuid.UUID, dt.date]:
-    """The day in SQL of each transaction the events about one transaction name, in one query for all (inside
-    the unit of work's transaction when it is open)."""
-    ids = {uuid.UUID(e.payload["transaction_id"]) for e in events
-           if e.household_id is not None and e.type in TRANSACTION_EVENTS and (e.payload or {}).get("transaction_id")}
+    """The day in SQL of each transaction the events about one transaction name, in one query for all, in the
+    unit of work's open transaction."""
+    ids = _transaction_ids(events)
     if not ids:
         return {}
-    with uow:
-        return dict(uow.session.execute(_DAYS_NOW, {"ids": list(ids)}).tuples().all())
+    return dict(uow.session.execute(_DAYS_NOW, {"ids": list(ids)}).tuples().all())
 
 
 def _transaction_days(payload: dict[str, Any], days_now: dict[uuid.UUID, dt.date]) -> list[dt.date]:
