@@ -66,7 +66,7 @@ def send_delivery(notification_id: uuid.UUID, delay_ms: int | None = None) -> No
 def notifications_on_event(envelopes: Envelopes) -> None:
     """Write the notifications the events of one message ask for; send each to delivery once committed. Safe to
     run twice."""
-    events = worth_notifying(events_of(envelopes), wiring.uow())
+    events = worth_notifying(events_of(envelopes), wiring.engine())
     if events:
         handle_events(events, _notify)
 
