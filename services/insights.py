@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, lru_cache, partial
-from typing import Any, cast
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Row, Select, TextClause, func, select, text, tuple_
+from sqlalchemy import ARRAY, Row, Select, TextClause, Uuid, any_, bindparam, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
@@ -63,8 +65,35 @@ def _live(query: Select, household_id: uuid.UUID) -> Select:
                        Transaction.deleted_at.is_(None))
 
 
-def _as_txn(txn: Transaction, category: str | None) -> Txn:
-    return Txn(str(txn.id), txn.occurred_on, quantize(txn.amount, txn.currency), txn.type, txn.payee, category)
+class _Expense(NamedTuple):
+    """A recorded expense to examine, with its category's name: what detection reads of a transaction."""
+
+    id: uuid.UUID
+    household_id: uuid.UUID
+    account_id: uuid.UUID
+    user_id: uuid.UUID | None
+    amount: Decimal
+    currency: str
+    occurred_on: dt.date
+    payee: str
+    category_id: uuid.UUID | None
+    category: str | None
+    correlation_id: str
+
+
+#: The recorded expenses that still exist among some transactions (the only ones examined), with their categories'
+#: names: one statement whatever their number.
+_EXPENSES = select(
+    Transaction.id, Transaction.household_id, Transaction.account_id, Transaction.user_id, Transaction.amount,
+    Transaction.currency, Transaction.occurred_on, Transaction.payee, Transaction.category_id, Category.name,
+    Transaction.correlation_id,
+).outerjoin(Category, Category.id == Transaction.category_id).where(
+    Transaction.id == any_(bindparam("ids", type_=ARRAY(Uuid))), Transaction.status == "recorded",
+    Transaction.deleted_at.is_(None), Transaction.type == "expense")
+
+
+def _as_txn(txn: _Expense) -> Txn:
+    return Txn(str(txn.id), txn.occurred_on, quantize(txn.amount, txn.currency), "expense", txn.payee, txn.category)
 
 
 def _history_query(matches: str, columns: tuple[str, ...]) -> TextClause:
@@ -76,7 +105,7 @@ def _history_query(matches: str, columns: tuple[str, ...]) -> TextClause:
     live = f"""t.household_id = g.household_id AND t.status = 'recorded' AND t.deleted_at IS NULL
                AND t.currency = g.currency AND t.type = 'expense' AND {matches}"""
     inner = ", ".join(["t.id AS uid", "CAST(t.id AS text) AS id", "t.occurred_on", *(f"t.{c}" for c in columns)])
-    outer = ", ".join(["g.n", "h.id", "h.occurred_on", *(f"h.{c}" for c in columns)])
+    outer = ", ".join(["g.n", "h.occurred_on", "h.id", *(f"h.{c}" for c in columns)])
     return text(f"""
     SELECT {outer}
       FROM unnest(CAST(:households AS uuid[]), CAST(:currencies AS text[]), CAST(:keys AS text[]),
@@ -92,15 +121,14 @@ def _history_query(matches: str, columns: tuple[str, ...]) -> TextClause:
 
 
 #: Payees' charges found by a word of their key in the payee's text (the trigram index's expression)...
-_PAYEE_BY_WORD = _history_query("lower(t.payee || ' ' || t.description) LIKE g.key",
-                                ("amount", "currency", "type", "payee"))
+_PAYEE_BY_WORD = _history_query("lower(t.payee || ' ' || t.description) LIKE g.key", ("amount", "payee"))
 #: ... or, for a payee without such a word, by the payee's text itself.
-_PAYEE_BY_TEXT = _history_query("lower(t.payee) = g.key", ("amount", "currency", "type", "payee"))
+_PAYEE_BY_TEXT = _history_query("lower(t.payee) = g.key", ("amount", "payee"))
 #: Categories' spending (the key is the category's id).
 _CATEGORY = _history_query("t.category_id = CAST(g.key AS uuid)", ("amount",))
 
 
-def _payee_search(txn: Transaction, key: str) -> tuple[str, bool]:
+def _payee_search(txn: _Txn, key: str) -> tuple[str, bool]:
     """How the payee's charges are found: a LIKE pattern of the longest key word as the payee writes it ("E.ON" is
     "eon" in the key, not in the text), True; else the lowercased payee itself, False."""
     written = txn.payee.lower()
@@ -114,29 +142,38 @@ def _payee_search(txn: Transaction, key: str) -> tuple[str, bool]:
 _Group = tuple[uuid.UUID, str, str]
 #: A group's members' windows: (first day, last day).
 _Windows = dict[_Group, list[tuple[dt.date, dt.date]]]
+#: What detection reads of a transaction (the examined expenses; the tests' ORM transactions).
+_Txn = _Expense | Transaction
 
 
 class _Rows:
-    """One group's rows, newest first: their ids, their days (negated ordinals, ascending) and a value for each."""
+    """One group's rows, newest first: a value for each, their ids (if asked) and their days (kept oldest first,
+    for bisect)."""
 
-    def __init__(self, rows: list[Row], value: Callable[[Row], Any]) -> None:
-        self.ids = [row.id for row in rows]
-        self.days = [-row.occurred_on.toordinal() for row in rows]
-        self.values = [value(row) for row in rows]
+    def __init__(self, days: list[dt.date], values: list[Any], ids: list[str] | None = None) -> None:
+        self.ascending = days[::-1]
+        self.values = values
+        self.ids = ids
 
     def window(self, first: dt.date, last: dt.date, limit: int, skip: str | None = None) -> list[Any]:
         """The values of the first `limit` rows from `first` to `last`, the row `skip` left out: what the query of
         this one window returns."""
-        start = bisect.bisect_left(self.days, -last.toordinal())
-        end = min(bisect.bisect_right(self.days, -first.toordinal()), start + limit + (skip is not None))
+        count = len(self.ascending)
+        start = count - bisect.bisect_right(self.ascending, last)
+        end = min(count - bisect.bisect_left(self.ascending, first), start + limit + (skip is not None))
         if skip is None:
             return self.values[start:end]
+        assert self.ids is not None
         kept = [v for ident, v in zip(self.ids[start:end], self.values[start:end], strict=True) if ident != skip]
         return kept[:limit]
 
 
-def _grouped(query: TextClause, windows: _Windows, limit: int, value: Callable[[Row], Any],
-             uow: UnitOfWork) -> dict[_Group, _Rows]:
+#: Makes one group's rows (day, id, then the query's columns) into its _Rows, given the group's currency.
+_Convert = Callable[[list[Row], str], _Rows]
+
+
+def _grouped(query: TextClause, windows: _Windows, limit: int, convert: _Convert, uow: UnitOfWork
+             ) -> dict[_Group, _Rows]:
     """Per group, the rows `query` reads for the windows of its members, newest first."""
     groups = list(windows)
     if not groups:
@@ -146,22 +183,20 @@ def _grouped(query: TextClause, windows: _Windows, limit: int, value: Callable[[
         "firsts": [min(first for first, _ in windows[g]) for g in groups],
         "splits": [min(last for _, last in windows[g]) for g in groups],
         "lasts": [max(last for _, last in windows[g]) for g in groups], "limit": limit}).all()
-    found: dict[int, list[Row]] = {}
-    for row in rows:
-        found.setdefault(row.n, []).append(row)
-    return {group: _Rows(found.get(n, []), value) for n, group in enumerate(groups, start=1)}
+    found = {n: [row[1:] for row in members] for n, members in groupby(rows, key=itemgetter(0))}  # ordered by n
+    return {group: convert(found.get(n, []), group[1]) for n, group in enumerate(groups, start=1)}
 
 
-def _payee_window(txn: Transaction) -> tuple[dt.date, dt.date]:
+def _payee_window(txn: _Txn) -> tuple[dt.date, dt.date]:
     return (txn.occurred_on - dt.timedelta(days=LOOKBACK_DAYS),
             txn.occurred_on + dt.timedelta(days=DUPLICATE_WINDOW_DAYS))
 
 
-def _category_window(txn: Transaction) -> tuple[dt.date, dt.date]:
+def _category_window(txn: _Txn) -> tuple[dt.date, dt.date]:
     return txn.occurred_on - dt.timedelta(days=LOOKBACK_DAYS), txn.occurred_on
 
 
-def _payee_histories(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID, list[Txn]]:
+def _payee_histories(txns: Sequence[_Txn], uow: UnitOfWork) -> dict[uuid.UUID, list[Txn]]:
     """Each payee's charges in the transaction's currency around it (by the trigram index on the payee's text,
     then by normalized payee): one query for all, per search a group."""
     searches = {txn.id: _payee_search(txn, payee_key(txn.payee)) for txn in txns}
@@ -169,7 +204,7 @@ def _payee_histories(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID
     for txn in txns:
         pattern, by_word = searches[txn.id]
         windows[by_word].setdefault((txn.household_id, txn.currency, pattern), []).append(_payee_window(txn))
-    rows = {by_word: _grouped(query, windows[by_word], HISTORY_LIMIT, _payee_charge, uow)
+    rows = {by_word: _grouped(query, windows[by_word], HISTORY_LIMIT, _payee_charges, uow)
             for by_word, query in ((True, _PAYEE_BY_WORD), (False, _PAYEE_BY_TEXT))}
     histories = {}
     for txn in txns:
@@ -179,9 +214,12 @@ def _payee_histories(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID
     return histories
 
 
-def _payee_charge(row: Row) -> tuple[Txn, str]:
-    """A payee's charge (its currency is the group's) and its payee's key."""
-    return Txn(row.id, row.occurred_on, _quantized(row.amount, row.currency), row.type, row.payee), payee_key(row.payee)
+def _payee_charges(rows: list[Row], currency: str) -> _Rows:
+    """A payee group's charges (expenses in the group's currency), each with its payee's key."""
+    # The hot loop of detection (every charge of a year, read for each batch): tuples unpacked, lookups remembered.
+    return _Rows([row[0] for row in rows], [
+        (Txn(ident, day, _quantized(amount, currency), "expense", payee), payee_key(payee))
+        for day, ident, amount, payee in rows])
 
 
 @lru_cache(maxsize=4096)
@@ -190,22 +228,26 @@ def _quantized(amount: Decimal, currency: str) -> Decimal:
     return quantize(amount, currency)
 
 
-def _category_histories(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID, list[Decimal]]:
+def _category_histories(txns: Sequence[_Txn], uow: UnitOfWork) -> dict[uuid.UUID, list[Decimal]]:
     """Each category's earlier spending in the transaction's currency: one query for all, per category a group."""
     windows: _Windows = {}
     for txn in txns:
         if txn.category_id is not None:
             windows.setdefault(_category_group(txn), []).append(_category_window(txn))
-    rows = _grouped(_CATEGORY, windows, HISTORY_LIMIT + 1, lambda row: row.amount, uow)  # +1: a member skips itself
+    rows = _grouped(_CATEGORY, windows, HISTORY_LIMIT + 1, _category_amounts, uow)  # +1: a member skips itself
     return {txn.id: [] if txn.category_id is None else rows[_category_group(txn)].window(
         *_category_window(txn), HISTORY_LIMIT, skip=str(txn.id)) for txn in txns}
 
 
-def _category_group(txn: Transaction) -> _Group:
+def _category_amounts(rows: list[Row], currency: str) -> _Rows:
+    return _Rows([row[0] for row in rows], [row[2] for row in rows], [row[1] for row in rows])
+
+
+def _category_group(txn: _Txn) -> _Group:
     return txn.household_id, txn.currency, str(txn.category_id)
 
 
-def _spending(txn: Transaction, uow: UnitOfWork) -> Spending:
+def _spending(txn: _Expense, uow: UnitOfWork) -> Spending:
     """The household's usual spending per transaction in this currency: its last 1,000 expenses of the 90 days
     before (one backward index range, however large the household)."""
     recent = _live(select(Transaction.amount.label("amount")), txn.household_id).where(
@@ -218,28 +260,45 @@ def _spending(txn: Transaction, uow: UnitOfWork) -> Spending:
     return Spending(count, median or Decimal(0), p95 or Decimal(0))
 
 
-def anomaly_payload(txn: Transaction, finding: Finding) -> dict[str, str]:
+def anomaly_payload(txn: _Txn, finding: Finding) -> dict[str, str]:
     """What an AnomalyDetected event says."""
     return {"transaction_id": str(txn.id), "account_id": str(txn.account_id), "kind": finding.kind,
             "reason": finding.reason, "payee": txn.payee, "amount": format_amount(txn.amount, txn.currency),
             "currency": txn.currency, "occurred_on": txn.occurred_on.isoformat()}
 
 
-def _flag(txn: Transaction, finding: Finding, cause: Event, uow: UnitOfWork) -> bool:
-    """Store a finding and announce it, unless this (transaction, kind) was flagged before."""
+#: Stores findings, each (transaction, kind) once; which of them were new.
+_STORE = insert(Anomaly.__table__).on_conflict_do_nothing(constraint="uq_insights_anomalies_transaction_kind") \
+    .returning(Anomaly.__table__.c.transaction_id, Anomaly.__table__.c.kind)
+
+
+def _flag(flags: list[tuple[_Expense, Finding, Event]], uow: UnitOfWork) -> int:
+    """Store findings, in one statement, and announce those whose (transaction, kind) was not flagged before; how
+    many were new. Only the first of a (transaction, kind) in `flags` counts, as when flagged one by one."""
+    events: dict[tuple[uuid.UUID, str], tuple[_Expense, Finding, Event]] = {}
+    for txn, finding, cause in flags:
+        if (txn.id, finding.kind) not in events:
+            events[(txn.id, finding.kind)] = (txn, finding, _detected(txn, finding, cause))
+    if not events:
+        return 0
+    stored = set(uow.session.execute(_STORE, [{
+        "id": uuid.uuid4(), "household_id": txn.household_id, "transaction_id": txn.id, "account_id": txn.account_id,
+        "kind": finding.kind, "reason": finding.reason, "payee": txn.payee, "amount": txn.amount,
+        "currency": txn.currency, "occurred_on": txn.occurred_on, "event_id": uuid.UUID(event.event_id),
+    } for txn, finding, event in events.values()]).tuples())
+    for key, (_, _, event) in events.items():
+        if key in stored:
+            uow.emit(event)
+    return len(stored)
+
+
+def _detected(txn: _Expense, finding: Finding, cause: Event) -> Event:
+    """The AnomalyDetected event of a finding."""
     # The request that recorded the transaction is where its anomaly came from, as for events caused in its context.
     origin = cause.origin if cause.origin and cause.correlation_id == txn.correlation_id else None
-    event = Event(type="AnomalyDetected", payload=anomaly_payload(txn, finding), household_id=str(txn.household_id),
-                  user_id=str(txn.user_id) if txn.user_id else None, correlation_id=txn.correlation_id,
-                  causation_id=cause.event_id, origin=origin)
-    stored = uow.session.execute(insert(Anomaly).values(
-        id=uuid.uuid4(), household_id=txn.household_id, transaction_id=txn.id, account_id=txn.account_id,
-        kind=finding.kind, reason=finding.reason, payee=txn.payee, amount=txn.amount, currency=txn.currency,
-        occurred_on=txn.occurred_on, event_id=uuid.UUID(event.event_id),
-    ).on_conflict_do_nothing(constraint="uq_insights_anomalies_transaction_kind").returning(Anomaly.id)).first()
-    if stored is not None:
-        uow.emit(event)
-    return stored is not None
+    return Event(type="AnomalyDetected", payload=anomaly_payload(txn, finding), household_id=str(txn.household_id),
+                 user_id=str(txn.user_id) if txn.user_id else None, correlation_id=txn.correlation_id,
+                 causation_id=cause.event_id, origin=origin)
 
 
 def detect_anomalies(transaction_id: uuid.UUID, cause: Event, uow: UnitOfWork) -> int:
@@ -249,20 +308,19 @@ def detect_anomalies(transaction_id: uuid.UUID, cause: Event, uow: UnitOfWork) -
 
 
 def detect_anomalies_many(items: list[tuple[uuid.UUID, Event]], uow: UnitOfWork) -> int:
-    """`detect_anomalies` for many (transaction, cause) pairs, in order, in one transaction: the transactions, their
-    categories' names, their payees' and their categories' charges each read in one query for all; how many
-    findings were new. Safe to run twice."""
+    """`detect_anomalies` for many (transaction, cause) pairs, in order, in one transaction: the transactions with
+    their categories' names, their payees' and their categories' charges each read in one query for all, the
+    findings stored in one; how many findings were new. Safe to run twice."""
     if not items:
         return 0
     with uow:
-        found = {txn.id: txn for txn in uow.session.scalars(select(Transaction).where(
-            Transaction.id.in_({transaction_id for transaction_id, _ in items})))}
-        examined = [(txn, cause) for transaction_id, cause in items
-                    if (txn := found.get(transaction_id)) is not None and _examinable(txn)]
+        found = {txn.id: txn for txn in map(_Expense._make, uow.session.execute(
+            _EXPENSES, {"ids": list({transaction_id for transaction_id, _ in items})}))}
+        examined = [(txn, cause) for transaction_id, cause in items if (txn := found.get(transaction_id)) is not None]
         if not examined:
             return 0
         findings = _findings(list({txn.id: txn for txn, _ in examined}.values()), uow)
-        flagged = sum(_flag(txn, finding, cause, uow) for txn, cause in examined for finding in findings[txn.id])
+        flagged = _flag([(txn, finding, cause) for txn, cause in examined for finding in findings[txn.id]], uow)
         uow.commit()
         return flagged
 
@@ -284,17 +342,16 @@ class _Unread(Sequence[Decimal]):
         raise _HistoryNeeded
 
 
-def _findings(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID, list[Finding]]:
+def _findings(txns: list[_Expense], uow: UnitOfWork) -> dict[uuid.UUID, list[Finding]]:
     """What is unusual about each transaction. A category's charges only matter when the payee's are few (a
     transaction's findings may not depend on them): `examine`, a pure function, first gets a category history it
     cannot read, and runs again with the real one (read for all of them in one query) where it tried."""
-    names = _category_names(txns, uow)
     payees = _payee_histories(txns, uow)
     spending = {txn.id: cache(partial(_spending, txn, uow)) for txn in txns}  # asked once, whatever runs twice
 
-    def run(txn: Transaction, categories: Sequence[Decimal]) -> list[Finding]:
-        return examine(_as_txn(txn, names.get(txn.category_id)), payees[txn.id], cast(list[Decimal], categories),
-                       spending[txn.id], txn.currency)
+    def run(txn: _Expense, categories: Sequence[Decimal]) -> list[Finding]:
+        return examine(_as_txn(txn), payees[txn.id], cast(list[Decimal], categories), spending[txn.id],
+                       txn.currency)
 
     findings, waiting = {}, []
     for txn in txns:
@@ -306,17 +363,6 @@ def _findings(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID, list[
     for txn in waiting:
         findings[txn.id] = run(txn, categories[txn.id])
     return findings
-
-
-def _examinable(txn: Transaction) -> bool:
-    """Only recorded expenses that still exist are examined."""
-    return txn.status == "recorded" and txn.deleted_at is None and txn.type == "expense"
-
-
-def _category_names(txns: list[Transaction], uow: UnitOfWork) -> dict[uuid.UUID, str]:
-    ids = {txn.category_id for txn in txns if txn.category_id is not None}
-    return dict(uow.session.execute(select(Category.id, Category.name).where(Category.id.in_(ids))).tuples().all()
-                ) if ids else {}
 
 
 def detect_in_import(import_id: uuid.UUID, cause: Event, uow: UnitOfWork, on: dt.date | None = None) -> int:
