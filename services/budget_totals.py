@@ -12,9 +12,11 @@ with it, retried later): a total that survived the outage must not miss what hap
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 import redis
 from sqlalchemy import select
@@ -32,6 +34,8 @@ local new = tonumber(ARGV[2])
 if ARGV[3] == '1' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return redis.call('HINCRBY', KEYS[1], '__total', new - old)
 """
+#: What EVALSHA names the script by.
+_SET_ENTRY_SHA = hashlib.sha1(_SET_ENTRY.encode()).hexdigest()
 
 
 class TotalsUnavailable(RuntimeError):
@@ -43,8 +47,15 @@ def key(budget_id: uuid.UUID, start: dt.date) -> str:
     return f"budget:{budget_id}:{start.isoformat()}"
 
 
+class Kept(Protocol):
+    """What a running total needs of its budget: an ORM `Budget`, or a row of its columns."""
+
+    id: uuid.UUID
+    currency: str
+
+
 #: One running-total update: (budget, period start, transaction id, amount; None removes the transaction).
-Update = tuple[Budget, dt.date, uuid.UUID, Decimal | None]
+Update = tuple[Kept, dt.date, uuid.UUID, Decimal | None]
 
 
 def record(client: redis.Redis, budget: Budget, start: dt.date, transaction_id: uuid.UUID,
@@ -59,17 +70,33 @@ def record_many(client: redis.Redis, updates: list[Update]) -> None:
     cannot be reached."""
     if not updates:
         return
-    pipe = client.pipeline(transaction=False)
-    for budget, start, transaction_id, amount in updates:
-        units = 0 if amount is None else to_minor_units(amount, budget.currency)
-        pipe.eval(_SET_ENTRY, 1, key(budget.id, start), str(transaction_id), units, "1" if amount is None else "0")
+    commands = [(key(budget.id, start), str(transaction_id),
+                 0 if amount is None else to_minor_units(amount, budget.currency), "1" if amount is None else "0")
+                for budget, start, transaction_id, amount in updates]
     try:
-        pipe.execute()
+        try:
+            _set_entries(client, commands, by_hash=True)
+        except redis.exceptions.NoScriptError:
+            # Redis does not hold the script (first use, or restarted): EVAL sends it, and Redis keeps it for the next.
+            # Any update that did run is idempotent: running it again changes nothing.
+            _set_entries(client, commands, by_hash=False)
     except redis.RedisError as error:
         # Unreachable is not emptied: the total may still be there and would miss this amount for good. Fail, so
         # the SQL change rolls back and the message is retried once Redis answers (the script is idempotent).
         budgets = ", ".join(sorted({str(budget.id) for budget, *_ in updates}))
         raise TotalsUnavailable(f"running total of budget {budgets} not updated: {error}") from error
+
+
+def _set_entries(client: redis.Redis, commands: list[tuple[str, str, int, str]], by_hash: bool) -> None:
+    """Run the entry script once per (key, transaction, units, removed) in one pipeline; by its hash (EVALSHA, not
+    sending the script each time) or by its text."""
+    pipe = client.pipeline(transaction=False)
+    for command in commands:
+        if by_hash:
+            pipe.evalsha(_SET_ENTRY_SHA, 1, *command)
+        else:
+            pipe.eval(_SET_ENTRY, 1, *command)
+    pipe.execute()
 
 
 def _sql_entries(budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> dict[str, Decimal]:

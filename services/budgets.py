@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 
 import redis
-from sqlalchemy import ColumnElement, delete, func, select, text, tuple_
+from sqlalchemy import ColumnClause, ColumnElement, Row, column, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
@@ -71,17 +71,25 @@ def apply_transaction(transaction_id: uuid.UUID, cause: Event, uow: UnitOfWork,
 
 def apply_transactions(changed: list[tuple[uuid.UUID, Event]], uow: UnitOfWork,
                        totals: redis.Redis | None = None) -> None:
-    """`apply_transaction` for many (transaction, cause) pairs in one go: each household's budgets locked once, and
-    each period they touched checked against its thresholds once, caused by the last event that touched it."""
+    """`apply_transaction` for many (transaction, cause) pairs in one go, with a constant number of statements: the
+    transactions read at once, every household's budgets locked by one statement, the entries written by another
+    (which also answers what they were), each period they touched checked against its thresholds once (caused by
+    the last event that touched it), and the running totals updated in one Redis pipeline."""
     with uow:
-        found = {t.id: t for t in uow.session.scalars(select(Transaction).where(
-            Transaction.id.in_({transaction_id for transaction_id, _ in changed})))}
-        by_household: dict[uuid.UUID, list[tuple[Transaction, Event]]] = {}
+        connection = uow.session.connection()
+        found = {t.id: t for t in connection.execute(_TRANSACTIONS, {"ids": list({i for i, _ in changed})})}
+        by_household: dict[uuid.UUID, list[tuple[Row, Event]]] = {}
         for transaction_id, cause in changed:
             if (txn := found.get(transaction_id)) is not None:
                 by_household.setdefault(txn.household_id, []).append((txn, cause))
-        for household_id in sorted(by_household):  # the same lock order in every process
-            _apply_in_household(household_id, by_household[household_id], uow, totals)
+        budgets: dict[uuid.UUID, list[Row]] = {}
+        if by_household:
+            for budget in connection.execute(_BUDGETS_LOCKED, {"households": sorted(by_household)}):
+                budgets.setdefault(budget.household_id, []).append(budget)
+        # Households in the order their budgets were locked: the order every process locks them in.
+        counted = [(budgets[h], by_household[h]) for h in sorted(budgets)]
+        if counted:
+            _count(counted, uow, totals)
         uow.commit()
 
 
@@ -89,101 +97,116 @@ def apply_transactions(changed: list[tuple[uuid.UUID, Event]], uow: UnitOfWork,
 _Pair = tuple[uuid.UUID, uuid.UUID]
 #: A budget entry's period start and amount.
 _Entry = tuple[dt.date, Decimal]
+#: A budget: the ORM object, or the row of its columns the batch reads (attributes of the same names; no ORM
+#: instances to build).
+_AnyBudget = Budget | Row
+#: Each (budget, period start) touched, with the budget and the last event touching it.
+_Touched = dict[tuple[uuid.UUID, dt.date], tuple[_AnyBudget, Event]]
+
+def _columns(names: str) -> list[ColumnClause]:
+    """A textual statement's result columns, in order and untyped (the driver's values as they come): SQLAlchemy then
+    keeps their description with the cached statement instead of reading it from every result again."""
+    return [column(name) for name in names.split()]
 
 
-#: Upsert many entries in one statement whose text does not depend on how many (arrays, not a VALUES row each).
-_UPSERT_ENTRIES = text("""
-    INSERT INTO budget_entries (budget_id, transaction_id, period_start, amount)
-    SELECT * FROM unnest(CAST(:budgets AS uuid[]), CAST(:transactions AS uuid[]), CAST(:starts AS date[]),
-                         CAST(:amounts AS numeric[]))
-    ON CONFLICT (budget_id, transaction_id) DO UPDATE
-       SET amount = EXCLUDED.amount, period_start = EXCLUDED.period_start""")
+#: The columns of the changed transactions that counting reads.
+_TRANSACTIONS = text("""
+    SELECT id, household_id, category_id, status, deleted_at, type, occurred_on, amount, currency, base_amount,
+           base_currency, fx_rate
+      FROM transactions WHERE id = ANY(CAST(:ids AS uuid[]))""").columns(*_columns(
+    "id household_id category_id status deleted_at type occurred_on amount currency base_amount base_currency fx_rate"))
+
+#: The households' budgets, locked in a fixed order (household, then budget) so concurrent updates serialize without
+#: deadlock; each with the categories it counts: its own and those under it in the household (a transaction counts
+#: in a budget whose category is its own or one above it).
+_BUDGETS_LOCKED = text("""
+    SELECT b.id, b.household_id, b.category_id, b.amount, b.currency, b.period, b.thresholds, b.rollover,
+           b.created_at,
+           ARRAY(WITH RECURSIVE below(id) AS (
+                     SELECT b.category_id
+                     UNION SELECT c.id FROM categories c JOIN below ON c.parent_id = below.id
+                            WHERE c.household_id = b.household_id)
+                 SELECT id FROM below) AS categories
+      FROM budgets b WHERE b.household_id = ANY(CAST(:households AS uuid[]))
+     ORDER BY b.household_id, b.id
+       FOR UPDATE OF b""").columns(*_columns(
+    "id household_id category_id amount currency period thresholds rollover created_at categories"))
+
+#: Bring the entries of (budget, transaction) pairs to what they count now (a NULL amount: nothing, deleted) and
+#: answer what they were. Every part reads the snapshot from before the statement; unchanged rows are left alone.
+_WRITE_ENTRIES = text("""
+    WITH now AS (
+        SELECT * FROM unnest(CAST(:budgets AS uuid[]), CAST(:transactions AS uuid[]), CAST(:starts AS date[]),
+                             CAST(:amounts AS numeric[])) AS now(budget_id, transaction_id, period_start, amount)),
+    before AS (
+        SELECT e.budget_id, e.transaction_id, e.period_start, e.amount
+          FROM budget_entries e JOIN now USING (budget_id, transaction_id)),
+    gone AS (
+        DELETE FROM budget_entries e USING now
+         WHERE e.budget_id = now.budget_id AND e.transaction_id = now.transaction_id AND now.amount IS NULL),
+    kept AS (
+        INSERT INTO budget_entries (budget_id, transaction_id, period_start, amount)
+        SELECT budget_id, transaction_id, period_start, amount FROM now WHERE amount IS NOT NULL
+        ON CONFLICT (budget_id, transaction_id) DO UPDATE
+           SET amount = EXCLUDED.amount, period_start = EXCLUDED.period_start
+         WHERE (budget_entries.period_start, budget_entries.amount)
+               IS DISTINCT FROM (EXCLUDED.period_start, EXCLUDED.amount))
+    SELECT budget_id, transaction_id, period_start, amount FROM before""").columns(*_columns(
+    "budget_id transaction_id period_start amount"))
 
 
-@dataclass
-class _Counting:
-    """What counting a household's changed transactions does: the entries as they were in SQL and as they are
-    now, the running-total updates in order, and each (budget, period) touched with the last event touching it."""
-
-    stored: dict[_Pair, _Entry]
-    entries: dict[_Pair, _Entry | None]
-    totals: list[budget_totals.Update] = field(default_factory=list)
-    touched: dict[tuple[uuid.UUID, dt.date], tuple[Budget, Event]] = field(default_factory=dict)
-    #: Rates looked up for amounts in another currency, shared by the whole batch.
-    rates: dict = field(default_factory=dict)
-
-
-def _apply_in_household(household_id: uuid.UUID, changed: list[tuple[Transaction, Event]], uow: UnitOfWork,
-                        totals: redis.Redis | None) -> None:
-    """Count the transactions in the household's budgets with a constant number of statements: their entries
-    read at once, then written by one upsert and one delete, the running totals in one Redis pipeline."""
-    budgets = _budgets_locked(household_id, uow)
-    if not budgets:
-        return
-    lineage_of = _lineages(household_id, uow)
-    stored = _stored_entries(budgets, {txn.id for txn, _ in changed}, uow)
-    counting = _Counting(stored, dict(stored))
-    for txn, cause in changed:
-        lineage = (lineage_of.get(txn.category_id) or {txn.category_id}) if txn.category_id else set()
-        for budget in budgets:
-            _count(budget, txn, lineage, cause, counting, uow)
-    _write(counting, uow)
+def _count(counted: list[tuple[list[Row], list[tuple[Row, Event]]]], uow: UnitOfWork,
+           totals: redis.Redis | None) -> None:
+    """Bring every budget entry of the changed transactions up to date, then the running totals (once committed)
+    and the thresholds of each period an entry entered or left."""
+    rates: dict = {}  # rates looked up for amounts in another currency, shared by the whole batch
+    now: dict[_Pair, _Entry | None] = {}
+    for budgets, changed in counted:
+        for txn, _ in changed:
+            for budget in budgets:
+                if (budget.id, txn.id) not in now:
+                    now[(budget.id, txn.id)] = _entry(budget, txn, uow, rates)
+    entries = _write(now, uow)
+    # Replayed event by event, as if each had its own message: each moves a total from the period its entry left
+    # to the one it entered, and the last event touching a period is what its alerts answer.
+    updates: list[budget_totals.Update] = []
+    touched: _Touched = {}
+    for budgets, changed in counted:
+        for txn, cause in changed:
+            for budget in budgets:
+                pair = (budget.id, txn.id)
+                before, entries[pair] = entries.get(pair), now[pair]
+                moved: dict[dt.date, Decimal | None] = {before[0]: None} if before else {}
+                if now[pair]:
+                    moved[now[pair][0]] = now[pair][1]
+                for start, amount in moved.items():
+                    updates.append((budget, start, txn.id, amount))
+                    touched[(budget.id, start)] = (budget, cause)
     if totals is not None:
         # Once committed: a reader never sees a running total ahead of the entries and alerts in SQL. Should Redis
         # fail then, the message is retried, and counting again writes the same totals.
-        uow.after_commit(partial(budget_totals.record_many, totals, counting.totals))
-    _check_thresholds(counting.touched, uow)
+        uow.after_commit(partial(budget_totals.record_many, totals, updates))
+    _check_thresholds(touched, uow)
 
 
-def _budgets_locked(household_id: uuid.UUID, uow: UnitOfWork) -> list[Budget]:
-    """Budgets of a household, locked in a fixed order so concurrent updates serialize without deadlock."""
-    return list(uow.session.scalars(select(Budget).where(Budget.household_id == household_id)
-                                    .order_by(Budget.id).with_for_update()))
-
-
-def _counts(budget: Budget, txn: Transaction, lineage: set[uuid.UUID]) -> bool:
-    return (txn.status == "recorded" and txn.deleted_at is None and txn.type == "expense"
-            and budget.category_id in lineage)
-
-
-def _stored_entries(budgets: list[Budget], transaction_ids: set[uuid.UUID], uow: UnitOfWork) -> dict[_Pair, _Entry]:
-    """The entries the budgets have for these transactions, in one query."""
-    rows = uow.session.execute(select(BudgetEntry.budget_id, BudgetEntry.transaction_id, BudgetEntry.period_start,
-                                      BudgetEntry.amount).where(BudgetEntry.budget_id.in_([b.id for b in budgets]),
-                                                                BudgetEntry.transaction_id.in_(transaction_ids)))
-    return {(budget_id, txn_id): (start, amount) for budget_id, txn_id, start, amount in rows}
-
-
-def _count(budget: Budget, txn: Transaction, lineage: set[uuid.UUID], cause: Event, counting: _Counting,
-           uow: UnitOfWork) -> None:
-    """Bring the budget's entry for this transaction up to date (in `counting`, written later); note the periods
-    it touched, each with the amount it now counts there (None: no longer counted)."""
-    pair = (budget.id, txn.id)
-    before = counting.entries.get(pair)
+def _entry(budget: Row, txn: Row, uow: UnitOfWork, rates: dict) -> _Entry | None:
+    """What the budget counts of this transaction now: (period start, amount), or None."""
+    if not (txn.status == "recorded" and txn.deleted_at is None and txn.type == "expense"
+            and txn.category_id in budget.categories):
+        return None
     # A budget kept in another currency than the base (the base changed since) counts at the transaction's rate.
-    amount = amount_in(txn, budget.currency, uow.session, counting.rates) if _counts(budget, txn, lineage) else None
-    now = None if amount is None else (period_start(budget.period, txn.occurred_on), amount)
-    counting.entries[pair] = now
-    touched: dict[dt.date, Decimal | None] = {before[0]: None} if before else {}
-    if now:
-        touched[now[0]] = amount
-    for start, counted in touched.items():
-        counting.totals.append((budget, start, txn.id, counted))
-        counting.touched[(budget.id, start)] = (budget, cause)
+    amount = amount_in(txn, budget.currency, uow.session, rates)
+    return None if amount is None else (period_start(budget.period, txn.occurred_on), amount)
 
 
-def _write(counting: _Counting, uow: UnitOfWork) -> None:
-    """Write the entries that changed: one multi-row upsert, one delete for those no longer counted."""
-    changed = {pair: now for pair, now in counting.entries.items() if now != counting.stored.get(pair)}
-    upserts = [(*pair, *now) for pair, now in changed.items() if now is not None]
-    if upserts:
-        budget_ids, txn_ids, starts, amounts = (list(column) for column in zip(*upserts, strict=True))
-        uow.session.execute(_UPSERT_ENTRIES, {"budgets": budget_ids, "transactions": txn_ids, "starts": starts,
-                                              "amounts": amounts})
-    gone = [pair for pair, now in changed.items() if now is None]
-    if gone:
-        uow.session.execute(delete(BudgetEntry).where(
-            tuple_(BudgetEntry.budget_id, BudgetEntry.transaction_id).in_(gone)))
+def _write(now: dict[_Pair, _Entry | None], uow: UnitOfWork) -> dict[_Pair, _Entry]:
+    """Write the entries as they are now in one statement; returns what they were."""
+    starts = [entry[0] if entry else None for entry in now.values()]
+    amounts = [entry[1] if entry else None for entry in now.values()]
+    rows = uow.session.connection().execute(_WRITE_ENTRIES, {
+        "budgets": [budget_id for budget_id, _ in now], "transactions": [txn_id for _, txn_id in now],
+        "starts": starts, "amounts": amounts})
+    return {(budget_id, txn_id): (start, amount) for budget_id, txn_id, start, amount in rows}
 
 
 def spent(budget_id: uuid.UUID, start: dt.date, uow: UnitOfWork) -> Decimal:
@@ -215,7 +238,7 @@ def _sums_before(first_after: dict[uuid.UUID, dt.date], uow: UnitOfWork) -> dict
     return sums
 
 
-def _limit(budget: Budget, start: dt.date, sums: dict[dt.date, Decimal]) -> tuple[Decimal, Decimal]:
+def _limit(budget: _AnyBudget, start: dt.date, sums: dict[dt.date, Decimal]) -> tuple[Decimal, Decimal]:
     """`limit_for` from what the budget's periods counted (those from `start` on are ignored)."""
     if budget.rollover == "none":
         return budget.amount, Decimal(0)
@@ -226,58 +249,95 @@ def _limit(budget: Budget, start: dt.date, sums: dict[dt.date, Decimal]) -> tupl
     return budget.amount + carry, carry
 
 
-def _check_thresholds(touched: dict[tuple[uuid.UUID, dt.date], tuple[Budget, Event]], uow: UnitOfWork) -> None:
+#: What re-checking thresholds reads, in one statement for every period touched: what each counted ("spent"), the
+#: thresholds already alerted in it ("alerted"), and for each rolling budget what its periods before the latest
+#: touched one counted ("before", for the rollover).
+_THRESHOLD_FACTS = text("""
+    WITH touched AS (
+        SELECT * FROM unnest(CAST(:budgets AS uuid[]), CAST(:starts AS date[])) AS touched(budget_id, period_start)),
+    rolling AS (
+        SELECT * FROM unnest(CAST(:rolling AS uuid[]), CAST(:latest AS date[])) AS rolling(budget_id, latest))
+    SELECT 'spent' AS fact, e.budget_id, e.period_start, sum(e.amount)
+      FROM budget_entries e JOIN touched USING (budget_id, period_start)
+     GROUP BY e.budget_id, e.period_start
+    UNION ALL
+    SELECT 'before', e.budget_id, e.period_start, sum(e.amount)
+      FROM budget_entries e JOIN rolling ON e.budget_id = rolling.budget_id AND e.period_start < rolling.latest
+     GROUP BY e.budget_id, e.period_start
+    UNION ALL
+    SELECT 'alerted', a.budget_id, a.period_start, a.threshold
+      FROM budget_alerts a JOIN touched USING (budget_id, period_start)""").columns(*_columns(
+    "fact budget_id period_start value"))
+
+#: Alerts raised, and alerts whose threshold spending fell back under, each written by one statement for the lot.
+_INSERT_ALERTS = text("""
+    INSERT INTO budget_alerts (budget_id, period_start, threshold, event_id)
+    SELECT * FROM unnest(CAST(:budgets AS uuid[]), CAST(:starts AS date[]), CAST(:thresholds AS integer[]),
+                         CAST(:events AS uuid[]))""")
+_DELETE_ALERTS = text("""
+    DELETE FROM budget_alerts a
+     USING unnest(CAST(:budgets AS uuid[]), CAST(:starts AS date[]), CAST(:thresholds AS integer[]))
+           AS fallen(budget_id, period_start, threshold)
+     WHERE a.budget_id = fallen.budget_id AND a.period_start = fallen.period_start
+       AND a.threshold = fallen.threshold""")
+#: An alert: (budget id, period start, threshold).
+_Alert = tuple[uuid.UUID, dt.date, int]
+
+
+def _check_thresholds(touched: _Touched, uow: UnitOfWork) -> None:
     """Re-check the thresholds of each touched (budget, period start), caused by its event; what the periods
-    counted, their limits and the alerts already sent are read in three queries for all of them."""
-    periods = sorted(touched)
-    if not periods:
+    counted, their limits and the alerts already sent are read by one statement for all of them."""
+    if not touched:
         return
-    totals = _spent_in(periods, uow)
-    # Periods are sorted: each rolling budget keeps its latest start, before which every period's sum is read.
-    sums = _sums_before({b: start for b, start in periods if touched[(b, start)][0].rollover != "none"}, uow)
-    alerted = _alerted_in(periods, uow)
+    # Household by household, as their budgets were locked; each budget's periods in order.
+    periods = sorted(touched, key=lambda period: (touched[period][0].household_id, period))
+    # Periods sorted: each rolling budget keeps its latest start, before which every period's sum is read.
+    latest = {budget_id: start for budget_id, start in sorted(touched)
+              if touched[(budget_id, start)][0].rollover != "none"}
+    spent: dict[tuple[uuid.UUID, dt.date], Decimal] = {}
+    sums: dict[uuid.UUID, dict[dt.date, Decimal]] = {}
+    alerted: dict[tuple[uuid.UUID, dt.date], set[int]] = {}
+    for fact, budget_id, start, value in uow.session.connection().execute(_THRESHOLD_FACTS, {
+            "budgets": [budget_id for budget_id, _ in periods], "starts": [start for _, start in periods],
+            "rolling": list(latest), "latest": list(latest.values())}):
+        if fact == "spent":
+            spent[(budget_id, start)] = Decimal(value)
+        elif fact == "before":
+            sums.setdefault(budget_id, {})[start] = value
+        else:
+            alerted.setdefault((budget_id, start), set()).add(int(value))
+    raised: list[tuple[uuid.UUID, dt.date, int, uuid.UUID]] = []
+    fallen: list[_Alert] = []
     for budget_id, start in periods:
         budget, cause = touched[(budget_id, start)]
         limit, _ = _limit(budget, start, sums.get(budget_id, {}))
-        _alert(budget, start, cause, totals.get((budget_id, start), Decimal(0)), limit,
-               alerted.get((budget_id, start), set()), uow)
+        _alert(budget, start, cause, spent.get((budget_id, start), Decimal(0)), limit,
+               alerted.get((budget_id, start), set()), uow, raised, fallen)
+    if raised:
+        budget_ids, starts, thresholds, event_ids = (list(column) for column in zip(*raised, strict=True))
+        uow.session.connection().execute(_INSERT_ALERTS, {"budgets": budget_ids, "starts": starts,
+                                                          "thresholds": thresholds, "events": event_ids})
+    if fallen:
+        budget_ids, starts, thresholds = (list(column) for column in zip(*fallen, strict=True))
+        uow.session.connection().execute(_DELETE_ALERTS, {"budgets": budget_ids, "starts": starts,
+                                                          "thresholds": thresholds})
 
 
-def _spent_in(periods: list[tuple[uuid.UUID, dt.date]], uow: UnitOfWork) -> dict[tuple[uuid.UUID, dt.date], Decimal]:
-    """`spent` in each (budget, period start), in one query (a period without entries is left out)."""
-    rows = uow.session.execute(select(BudgetEntry.budget_id, BudgetEntry.period_start, func.sum(BudgetEntry.amount))
-                               .where(tuple_(BudgetEntry.budget_id, BudgetEntry.period_start).in_(periods))
-                               .group_by(BudgetEntry.budget_id, BudgetEntry.period_start))
-    return {(budget_id, start): Decimal(total) for budget_id, start, total in rows}
-
-
-def _alerted_in(periods: list[tuple[uuid.UUID, dt.date]], uow: UnitOfWork) -> dict[tuple[uuid.UUID, dt.date], set[int]]:
-    """The thresholds already alerted in each (budget, period start), in one query."""
-    alerted: dict[tuple[uuid.UUID, dt.date], set[int]] = {}
-    for budget_id, start, threshold in uow.session.execute(select(
-            BudgetAlert.budget_id, BudgetAlert.period_start, BudgetAlert.threshold).where(
-            tuple_(BudgetAlert.budget_id, BudgetAlert.period_start).in_(periods))):
-        alerted.setdefault((budget_id, start), set()).add(threshold)
-    return alerted
-
-
-def _alert(budget: Budget, start: dt.date, cause: Event, total: Decimal, limit: Decimal, alerted: set[int],
-           uow: UnitOfWork) -> None:
-    """Alert each threshold the period's spending reached that was not alerted yet; forget those it fell under."""
+def _alert(budget: _AnyBudget, start: dt.date, cause: Event, total: Decimal, limit: Decimal, alerted: set[int],
+           uow: UnitOfWork, raised: list[tuple[uuid.UUID, dt.date, int, uuid.UUID]], fallen: list[_Alert]) -> None:
+    """Alert each threshold the period's spending reached that was not alerted yet (noted in `raised`, written
+    later); note in `fallen` those it fell under."""
     reached = crossed(total, limit, budget.thresholds) if limit > 0 else set(budget.thresholds) if total > 0 else set()
     for threshold in sorted(reached - alerted):
         event = cause.caused("BudgetThresholdCrossed", _crossing(budget, start, threshold, total, limit))
-        uow.session.add(BudgetAlert(budget_id=budget.id, period_start=start, threshold=threshold,
-                                    event_id=uuid.UUID(event.event_id)))
+        raised.append((budget.id, start, threshold, uuid.UUID(event.event_id)))
         uow.emit(event)
-    if alerted - reached:
-        # Spending fell back under these thresholds: crossing them again alerts again.
-        uow.session.execute(delete(BudgetAlert).where(
-            BudgetAlert.budget_id == budget.id, BudgetAlert.period_start == start,
-            BudgetAlert.threshold.in_(alerted - reached)))
+    # Spending fell back under these thresholds: crossing them again alerts again.
+    fallen.extend((budget.id, start, threshold) for threshold in sorted(alerted - reached))
 
 
-def _crossing(budget: Budget, start: dt.date, threshold: int, total: Decimal, limit: Decimal) -> dict[str, str | int]:
+def _crossing(budget: _AnyBudget, start: dt.date, threshold: int, total: Decimal,
+              limit: Decimal) -> dict[str, str | int]:
     return {"budget_id": str(budget.id), "period": period_label(budget.period, start), "threshold": threshold,
             "spent": format_amount(total, budget.currency), "limit": format_amount(limit, budget.currency),
             "currency": budget.currency, "percent": str(percent(total, limit)) if limit > 0 else "100.00"}
@@ -382,6 +442,12 @@ def _refresh(budgets: list[Budget], periods: set[tuple[uuid.UUID, dt.date]], cau
         for (_, start), (budget, _) in sorted(touched.items(), key=lambda item: item[0]):
             budget_totals.rebuild(totals, budget, start, uow)
     _check_thresholds(touched, uow)
+
+
+def _budgets_locked(household_id: uuid.UUID, uow: UnitOfWork) -> list[Budget]:
+    """Budgets of a household, locked in a fixed order so concurrent updates serialize without deadlock."""
+    return list(uow.session.scalars(select(Budget).where(Budget.household_id == household_id)
+                                    .order_by(Budget.id).with_for_update()))
 
 
 def _lineages(household_id: uuid.UUID, uow: UnitOfWork) -> dict[uuid.UUID, set[uuid.UUID]]:
