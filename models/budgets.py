@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ARRAY, ForeignKey, Integer, String
+from sqlalchemy import ARRAY, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Amount, Base, Created, UUIDPk
@@ -30,9 +30,13 @@ class BudgetEntry(Base):
     """One transaction counted in one budget period: the SQL truth behind spent totals."""
 
     __tablename__ = "budget_entries"
+    #: A period's entries of one budget are one index range, their amounts in it (spent and rollover sums read
+    #: only the index).
+    __table_args__ = (Index("ix_budget_entries_budget_period", "budget_id", "period_start",
+                            postgresql_include=["amount"]),)
     budget_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True)
     transaction_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    period_start: Mapped[dt.date] = mapped_column(index=True)
+    period_start: Mapped[dt.date]
     amount: Mapped[Amount]
     counted_at: Mapped[Created]
 
