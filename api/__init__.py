@@ -36,6 +36,7 @@ from api import (
     ws,
 )
 from api import transactions as transactions_api
+from config import wiring
 from config.logs import configure_logging
 from config.settings import get_settings
 
@@ -48,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask application."""
     settings = get_settings()
     configure_logging(settings.log_level, process_type="web")
+    wiring.use_threads(settings.web_threads + 1)  # every request thread, and the writer of submitted transactions
     app = Flask(__name__)
     app.config.update(
         API_TITLE="Personal finance", API_VERSION="v1", OPENAPI_VERSION="3.0.3", OPENAPI_URL_PREFIX="/",

@@ -82,9 +82,11 @@ class Settings:
     fx_breaker_reset_seconds: int = field(default_factory=lambda: _int("FX_BREAKER_RESET_SECONDS", 30))
     fx_sweep_seconds: int = field(default_factory=lambda: _int("FX_SWEEP_SECONDS", 300))
     worker_threads: int = field(default_factory=lambda: _int("WORKER_THREADS", 8))
-    #: Connections each process keeps to PostgreSQL (0: max(5, WORKER_THREADS)) and may open beyond them when
-    #: busy (empty: as many again); every process of every type holds its own pool, so size them together
-    #: under the server's max_connections.
+    #: The web's gunicorn threads per process, as the Procfile passes them (--threads ${WEB_THREADS:-32}).
+    web_threads: int = field(default_factory=lambda: _int("WEB_THREADS", 32))
+    #: Connections each process keeps to PostgreSQL (0: max(5, its threads): WEB_THREADS + 1 for the web, else
+    #: WORKER_THREADS) and may open beyond them when busy (empty: as many again); every process of every type
+    #: holds its own pool, so size them together under the server's max_connections.
     database_pool_size: int = field(default_factory=lambda: _int("DATABASE_POOL_SIZE", 0))
     database_max_overflow: int | None = field(
         default_factory=lambda: None if not _env("DATABASE_MAX_OVERFLOW") else _int("DATABASE_MAX_OVERFLOW", 0))

@@ -35,12 +35,24 @@ from services.group_commit import GroupCommit
 from services.outbox import BatchedMarker
 from services.uow import UnitOfWork
 
+#: Threads of this process that may each hold a database connection at once, when said (else WORKER_THREADS).
+_threads: list[int] = []
+
+
+def use_threads(count: int) -> None:
+    """Say that this process serves `count` threads that may each hold a database connection at once (the web: its
+    gunicorn threads and the submission writer); call before the engine is first used. Its pool then keeps that many
+    connections, so none is closed and opened again between two requests."""
+    _threads[:] = [count]
+
 
 @cache
 def engine() -> Engine:
-    """The SQLAlchemy engine of this process."""
+    """The SQLAlchemy engine of this process: a pool of DATABASE_POOL_SIZE connections, else max(5, the process's
+    threads)."""
     settings = get_settings()
-    pool_size = settings.database_pool_size or max(5, settings.worker_threads)
+    threads = _threads[0] if _threads else settings.worker_threads
+    pool_size = settings.database_pool_size or max(5, threads)
     return make_engine(settings.database_url, pool_size=pool_size, max_overflow=settings.database_max_overflow)
 
 

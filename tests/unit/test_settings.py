@@ -126,6 +126,27 @@ def test_the_database_pool_follows_the_threads_unless_sized(monkeypatch):
         _drop_engine(wiring)
 
 
+def test_the_web_pool_holds_a_connection_per_thread(monkeypatch):
+    """The web's pool keeps one connection per gunicorn thread and one for the submission writer: with fewer, the
+    connections beyond the pool are closed at every return and opened again by the next request."""
+    import api
+    from config import wiring
+
+    monkeypatch.setenv("WEB_THREADS", "16")
+    for name in ("DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    monkeypatch.setattr(wiring, "get_settings", lambda: settings)
+    monkeypatch.setattr(api, "get_settings", lambda: settings)
+    monkeypatch.setattr(wiring, "_threads", [])
+    _drop_engine(wiring)
+    try:
+        api.create_app()
+        assert wiring.engine().pool.size() == 17
+    finally:
+        _drop_engine(wiring)
+
+
 def _drop_engine(wiring: ModuleType) -> None:
     """Close the process's engine's connections and forget it; the next use builds one from the settings."""
     wiring.engine().dispose()
