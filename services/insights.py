@@ -15,7 +15,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ARRAY, Row, Select, TextClause, Uuid, any_, bindparam, func, select, text, tuple_
+from sqlalchemy import ARRAY, Select, TextClause, Uuid, any_, bindparam, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
@@ -168,8 +168,8 @@ class _Rows:
         return kept[:limit]
 
 
-#: Makes one group's rows (day, id, then the query's columns) into its _Rows, given the group's currency.
-_Convert = Callable[[list[Row], str], _Rows]
+#: Makes one group's rows (n, day, id, then the query's columns) into its _Rows, given the group's currency.
+_Convert = Callable[[list[tuple], str], _Rows]
 
 
 def _grouped(query: TextClause, windows: _Windows, limit: int, convert: _Convert, uow: UnitOfWork
@@ -178,12 +178,14 @@ def _grouped(query: TextClause, windows: _Windows, limit: int, convert: _Convert
     groups = list(windows)
     if not groups:
         return {}
-    rows = uow.session.execute(query, {
+    result = uow.session.execute(query, {
         "households": [g[0] for g in groups], "currencies": [g[1] for g in groups], "keys": [g[2] for g in groups],
         "firsts": [min(first for first, _ in windows[g]) for g in groups],
         "splits": [min(last for _, last in windows[g]) for g in groups],
-        "lasts": [max(last for _, last in windows[g]) for g in groups], "limit": limit}).all()
-    found = {n: [row[1:] for row in members] for n, members in groupby(rows, key=itemgetter(0))}  # ordered by n
+        "lasts": [max(last for _, last in windows[g]) for g in groups], "limit": limit})
+    rows: list[tuple] = result.cursor.fetchall()  # the driver's tuples: up to 500 charges a group, no Row for each
+    result.close()
+    found = {n: list(members) for n, members in groupby(rows, key=itemgetter(0))}  # ordered by n
     return {group: convert(found.get(n, []), group[1]) for n, group in enumerate(groups, start=1)}
 
 
@@ -214,12 +216,13 @@ def _payee_histories(txns: Sequence[_Txn], uow: UnitOfWork) -> dict[uuid.UUID, l
     return histories
 
 
-def _payee_charges(rows: list[Row], currency: str) -> _Rows:
+def _payee_charges(rows: list[tuple], currency: str) -> _Rows:
     """A payee group's charges (expenses in the group's currency), each with its payee's key."""
-    # The hot loop of detection (every charge of a year, read for each batch): tuples unpacked, lookups remembered.
-    return _Rows([row[0] for row in rows], [
-        (Txn(ident, day, _quantized(amount, currency), "expense", payee), payee_key(payee))
-        for day, ident, amount, payee in rows])
+    # The hot loop of detection (up to 500 charges a transaction, for every batch): tuples unpacked, lookups
+    # remembered, each Txn made by tuple.__new__ (`_make`) without a Python-level __new__.
+    return _Rows([row[1] for row in rows], [
+        (Txn._make((ident, day, _quantized(amount, currency), "expense", payee, None)), payee_key(payee))
+        for _, day, ident, amount, payee in rows])
 
 
 @lru_cache(maxsize=4096)
@@ -239,8 +242,8 @@ def _category_histories(txns: Sequence[_Txn], uow: UnitOfWork) -> dict[uuid.UUID
         *_category_window(txn), HISTORY_LIMIT, skip=str(txn.id)) for txn in txns}
 
 
-def _category_amounts(rows: list[Row], currency: str) -> _Rows:
-    return _Rows([row[0] for row in rows], [row[2] for row in rows], [row[1] for row in rows])
+def _category_amounts(rows: list[tuple], currency: str) -> _Rows:
+    return _Rows([row[1] for row in rows], [row[3] for row in rows], [row[2] for row in rows])
 
 
 def _category_group(txn: _Txn) -> _Group:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from domain.insights.payees import payee_key
 
 
-@dataclass(frozen=True)
-class Txn:
+class Txn(NamedTuple):
     """One transaction as insights see it: a positive amount in one currency, spent (expense) or received."""
+
+    # A named tuple, not a dataclass: detection makes one for each of a payee's past charges, for every batch, and
+    # a tuple is made four times faster.
 
     id: str
     occurred_on: dt.date
