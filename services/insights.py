@@ -219,9 +219,10 @@ def _payee_histories(txns: Sequence[_Txn], uow: UnitOfWork) -> dict[uuid.UUID, l
 def _payee_charges(rows: list[tuple], currency: str) -> _Rows:
     """A payee group's charges (expenses in the group's currency), each with its payee's key."""
     # The hot loop of detection (up to 500 charges a transaction, for every batch): tuples unpacked, lookups
-    # remembered, each Txn made by tuple.__new__ (`_make`) without a Python-level __new__.
+    # remembered, each Txn made as Txn._make makes it (tuple.__new__) but without its Python frame.
+    make = tuple.__new__
     return _Rows([row[1] for row in rows], [
-        (Txn._make((ident, day, _quantized(amount, currency), "expense", payee, None)), payee_key(payee))
+        (make(Txn, (ident, day, _quantized(amount, currency), "expense", payee, None)), payee_key(payee))
         for _, day, ident, amount, payee in rows])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import statistics
 from collections.abc import Callable
@@ -44,10 +45,19 @@ class Finding:
 
 def modified_z(amount: Decimal, history: list[Decimal]) -> Decimal:
     """The modified z-score of `amount` against `history` (median and MAD, the MAD floored)."""
-    median = statistics.median(history)
-    mad = statistics.median([abs(a - median) for a in history])
+    ordered = sorted(history)
+    median = statistics.median(ordered)
+    mad = statistics.median(_deviations(ordered, median))
     scale = max(mad, MAD_FLOOR * abs(median), Decimal("0.01"))
     return MAD_CONSTANT * (amount - median) / scale
+
+
+def _deviations(ordered: list[Decimal], median: Decimal) -> list[Decimal]:
+    """|a - median| for each of the sorted amounts, as two ascending runs (those below the median, then the rest):
+    sorting them is one merge, not a full sort of 500 amounts for every transaction examined."""
+    split = bisect.bisect_left(ordered, median)
+    below = [median - a for a in reversed(ordered[:split])]
+    return below + [a - median for a in ordered[split:]]
 
 
 def outlier(txn: Txn, payee_history: list[Decimal], category_history: list[Decimal], currency: str,
