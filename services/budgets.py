@@ -77,6 +77,7 @@ def apply_transactions(changed: list[tuple[uuid.UUID, Event]], uow: UnitOfWork,
     the last event that touched it), and the running totals updated in one Redis pipeline."""
     with uow:
         connection = uow.session.connection()
+        connection.exec_driver_sql(_GENERIC_PLANS)
         found = {t.id: t for t in connection.execute(_TRANSACTIONS, {"ids": list({i for i, _ in changed})})}
         by_household: dict[uuid.UUID, list[tuple[Row, Event]]] = {}
         for transaction_id, cause in changed:
@@ -108,6 +109,11 @@ def _columns(names: str) -> list[ColumnClause]:
     keeps their description with the cached statement instead of reading it from every result again."""
     return [column(name) for name in names.split()]
 
+
+#: The statements below take arrays, whose length a generic plan cannot know: PostgreSQL would plan them again on
+#: every execution (a custom plan looks cheaper), which cost more than running them. Their generic plans are the ones
+#: wanted (index lookups per element), so the batch's transaction keeps them.
+_GENERIC_PLANS = "SET LOCAL plan_cache_mode = force_generic_plan"
 
 #: The columns of the changed transactions that counting reads.
 _TRANSACTIONS = text("""
