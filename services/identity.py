@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.categorize import DEFAULT_CATEGORIES
 from domain.events import Event
+from models.driver import DriverStatement
 from models.identity import Household, HouseholdMember, TokenFamily, User
 from models.ledger import Category
 from services.context import Caller
@@ -108,8 +109,8 @@ def load_caller(user_id: uuid.UUID, household_id: uuid.UUID | None, correlation_
     # Read on every request: one Core statement in autocommit on the unit of work's engine (no BEGIN and ROLLBACK
     # round trips, no ORM objects).
     with uow, uow.session.get_bind().connect() as connection:
-        row = connection.execution_options(isolation_level="AUTOCOMMIT").execute(_CALLER, {
-            "user_id": user_id, "family_id": family_id, "household_id": household_id}).first()
+        row = _CALLER.first(connection.execution_options(isolation_level="AUTOCOMMIT"), {
+            "user_id": user_id, "family_id": family_id, "household_id": household_id})
     if row is None:
         raise Unauthorized("the user no longer exists")
     if issued_at and row.tokens_valid_after and issued_at < row.tokens_valid_after:
@@ -136,8 +137,8 @@ def _caller_query() -> Select:
             .where(users.c.id == bindparam("user_id", type_=Uuid)))
 
 
-#: Built once: a prebuilt statement skips SQLAlchemy's per-call construction and cache-key work on every request.
-_CALLER = _caller_query()
+#: Built and compiled once, and run on the driver's cursor: it is on every request's path.
+_CALLER = DriverStatement(_caller_query())
 
 
 def record_login(email: str, succeeded: bool, address: str, correlation_id: str, uow: UnitOfWork) -> None:

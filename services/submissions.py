@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, Select, String, Uuid, bindparam, delete,
 from sqlalchemy.exc import IntegrityError
 
 from domain.money import InvalidMoney, format_amount, parse_amount
+from models.driver import DriverStatement
 from models.ledger import Account, Category, IdempotencyKey, Transaction
 from services.context import Caller
 from services.errors import Invalid, NotFound, ServiceError
@@ -38,8 +39,8 @@ def submit_transaction(caller: Caller, data: dict[str, Any], idempotency_key: st
     # if the key is new and the account is there; a check below that refuses the transaction rolls it back.
     with uow:
         try:
-            found = uow.session.connection().execute(_SUBMIT_WITH_KEY if idempotency_key else _SUBMIT, {
-                **pending, **_lookup_params(caller, data, idempotency_key)}).one()
+            found = (_SUBMIT_WITH_KEY if idempotency_key else _SUBMIT).rows(uow.session.connection(), {
+                **pending, **_lookup_params(caller, data, idempotency_key)})[0]
         except IntegrityError:  # the same key, sent again meanwhile
             uow.session.rollback()
             return _known_key(caller, idempotency_key or "", uow.session.connection()) or pending["id"], False
@@ -113,8 +114,8 @@ def _accept(submission: Submission, pending: dict[str, Any], connection: Connect
             ) -> tuple[Answer, dict[str, Any] | None]:
     """One submission inside the batch's transaction: its answer and, for a new transaction, its command."""
     key = submission.idempotency_key
-    found = connection.execute(_SUBMIT_WITH_KEY if key else _SUBMIT, {
-        **pending, **_lookup_params(submission.caller, submission.data, key)}).one()
+    found = (_SUBMIT_WITH_KEY if key else _SUBMIT).rows(connection, {
+        **pending, **_lookup_params(submission.caller, submission.data, key)})[0]
     if found.known:
         return (found.known, False), None
     try:
@@ -263,8 +264,8 @@ def _submit_query(with_key: bool) -> Select:
     return query
 
 
-# Built once: prebuilt statements skip SQLAlchemy's per-call construction and cache-key work on every request.
-_SUBMIT = _submit_query(with_key=False)
-_SUBMIT_WITH_KEY = _submit_query(with_key=True)
+# Built and compiled once, and run on the driver's cursor: they are on every purchase's path.
+_SUBMIT = DriverStatement(_submit_query(with_key=False))
+_SUBMIT_WITH_KEY = DriverStatement(_submit_query(with_key=True))
 _KNOWN = select(_keys.c.transaction_id).where(_keys.c.household_id == bindparam("household_id", type_=Uuid),
                                               _keys.c.key == bindparam("key", type_=String))
