@@ -41,17 +41,23 @@ def _replacing(name: str, table: str, period: str, ranges: str, fresh: str) -> s
     """CTEs that make `table`'s rows (by its `period` column) within the CTE `ranges` (household_id, first, last;
     disjoint) equal to the rows of the CTE `fresh`: rows no longer there deleted, changed ones updated, equal ones
     left untouched (no dead tuple for a redelivered event)."""
+    key = f"household_id, {period}, {_KEY}".split(", ")
+    stored, gone = ", ".join("a." + column for column in key), ", ".join("g." + column for column in key)
+    # The rows no longer there are found by EXCEPT (hashed or sorted): an anti-join against a CTE, whose size the
+    # planner cannot know, may become a nested loop comparing every stored row with every fresh one.
     return f"""
     {name}_gone AS (
-        DELETE FROM {table} a USING {ranges} r
-         WHERE a.household_id = r.household_id AND a.{period} BETWEEN r.first AND r.last
-           AND NOT EXISTS (SELECT FROM {fresh} f WHERE (f.household_id, f.{period}, f.account_id, f.category_id,
-                           f.kind, f.currency, f.base_currency) = (a.household_id, a.{period}, a.account_id,
-                           a.category_id, a.kind, a.currency, a.base_currency))
+        DELETE FROM {table} a USING (
+            SELECT {stored} FROM {ranges} r JOIN {table} a
+                ON a.household_id = r.household_id AND a.{period} BETWEEN r.first AND r.last
+            EXCEPT
+            SELECT {", ".join(key)} FROM {fresh}
+        ) g
+         WHERE ({stored}) = ({gone})
     ), {name}_kept AS (
-        INSERT INTO {table} AS a (household_id, {period}, {_KEY}, {_TOTALS})
-        SELECT household_id, {period}, {_KEY}, {_TOTALS} FROM {fresh}
-        ON CONFLICT (household_id, {period}, {_KEY}) DO UPDATE SET ({_TOTALS}) = ({_EXCLUDED})
+        INSERT INTO {table} AS a ({", ".join(key)}, {_TOTALS})
+        SELECT {", ".join(key)}, {_TOTALS} FROM {fresh}
+        ON CONFLICT ({", ".join(key)}) DO UPDATE SET ({_TOTALS}) = ({_EXCLUDED})
          WHERE ({_CURRENT}) IS DISTINCT FROM ({_EXCLUDED})
     )"""
 
