@@ -104,6 +104,7 @@ _AnyBudget = Budget | Row
 #: Each (budget, period start) touched, with the budget and the last event touching it.
 _Touched = dict[tuple[uuid.UUID, dt.date], tuple[_AnyBudget, Event]]
 
+
 def _columns(names: str) -> list[ColumnClause]:
     """A textual statement's result columns, in order and untyped (the driver's values as they come): SQLAlchemy then
     keeps their description with the cached statement instead of reading it from every result again."""
@@ -300,14 +301,14 @@ def _check_thresholds(touched: _Touched, uow: UnitOfWork) -> None:
     # Periods sorted: each rolling budget keeps its latest start, before which every period's sum is read.
     latest = {budget_id: start for budget_id, start in sorted(touched)
               if touched[(budget_id, start)][0].rollover != "none"}
-    spent: dict[tuple[uuid.UUID, dt.date], Decimal] = {}
+    counted: dict[tuple[uuid.UUID, dt.date], Decimal] = {}
     sums: dict[uuid.UUID, dict[dt.date, Decimal]] = {}
     alerted: dict[tuple[uuid.UUID, dt.date], set[int]] = {}
     for fact, budget_id, start, value in uow.session.connection().execute(_THRESHOLD_FACTS, {
             "budgets": [budget_id for budget_id, _ in periods], "starts": [start for _, start in periods],
             "rolling": list(latest), "latest": list(latest.values())}):
         if fact == "spent":
-            spent[(budget_id, start)] = Decimal(value)
+            counted[(budget_id, start)] = Decimal(value)
         elif fact == "before":
             sums.setdefault(budget_id, {})[start] = value
         else:
@@ -317,7 +318,7 @@ def _check_thresholds(touched: _Touched, uow: UnitOfWork) -> None:
     for budget_id, start in periods:
         budget, cause = touched[(budget_id, start)]
         limit, _ = _limit(budget, start, sums.get(budget_id, {}))
-        _alert(budget, start, cause, spent.get((budget_id, start), Decimal(0)), limit,
+        _alert(budget, start, cause, counted.get((budget_id, start), Decimal(0)), limit,
                alerted.get((budget_id, start), set()), uow, raised, fallen)
     if raised:
         budget_ids, starts, thresholds, event_ids = (list(column) for column in zip(*raised, strict=True))
