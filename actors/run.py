@@ -50,6 +50,7 @@ def run(pool: str) -> int:
     settings = get_settings()
     threads = threads_for(pool, settings.worker_threads)
     configure_logging(settings.log_level, process_type=pool)
+    wiring.identify(pool)
     broker = wiring.broker()
     module = load(pool)
     broker.emit_after("process_boot")

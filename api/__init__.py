@@ -49,7 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask application."""
     settings = get_settings()
     configure_logging(settings.log_level, process_type="web")
-    wiring.use_threads(settings.web_threads + 1)  # every request thread, and the writer of submitted transactions
+    wiring.identify("web", settings.web_threads + 1)  # every request thread, and the submissions' writer
     app = Flask(__name__)
     app.config.update(
         API_TITLE="Personal finance", API_VERSION="v1", OPENAPI_VERSION="3.0.3", OPENAPI_URL_PREFIX="/",

@@ -33,13 +33,31 @@ def _seconds(pid: str) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def _clients_of_backends() -> dict[str, str]:
+    """PostgreSQL backend pid -> the part it serves, by the application_name each process gives its connections
+    (`finance-web`, `finance-budgets`, ...)."""
+    import psycopg
+
+    url = os.environ.get("DATABASE_URL", "").replace("postgresql+psycopg://", "postgresql://")
+    if not url:
+        return {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid, application_name FROM pg_stat_activity "
+                            "WHERE application_name LIKE 'finance-%'").fetchall()
+    return {str(pid): name.removeprefix("finance-") for pid, name in rows}
+
+
 def snapshot() -> Counter[str]:
-    """CPU seconds used so far by each part's live processes."""
+    """CPU seconds used so far by each part's live processes; PostgreSQL's backends are counted as `pg:<part>` for
+    the part they serve (what is left, background work and other clients, as `postgresql`)."""
     used: Counter[str] = Counter()
+    clients = _clients_of_backends()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
             part = part_of(cmdline)
+            if part == "postgresql" and pid in clients:
+                part = f"pg:{clients[pid]}"
             if part:
                 used[part] += _seconds(pid)
         except (FileNotFoundError, ProcessLookupError, IndexError):

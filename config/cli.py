@@ -25,6 +25,7 @@ from services.outbox import relay_pending, unpublished_count
 def cli() -> None:
     """Operate the finance platform."""
     configure_logging(get_settings().log_level, process_type="cli")
+    wiring.identify("cli")
 
 
 def ensure_database() -> None:

@@ -35,15 +35,20 @@ from services.group_commit import GroupCommit
 from services.outbox import BatchedMarker
 from services.uow import UnitOfWork
 
-#: Threads of this process that may each hold a database connection at once, when said (else WORKER_THREADS).
-_threads: list[int] = []
+#: What this process is (web, a pool's name, cli) and how many of its threads may each hold a database connection
+#: at once, once said by `identify` (else a pool's WORKER_THREADS).
+_process: dict[str, str | int] = {}
 
 
-def use_threads(count: int) -> None:
-    """Say that this process serves `count` threads that may each hold a database connection at once (the web: its
-    gunicorn threads and the submission writer); call before the engine is first used. Its pool then keeps that many
-    connections, so none is closed and opened again between two requests."""
-    _threads[:] = [count]
+def identify(process_type: str, threads: int | None = None) -> None:
+    """Say what this process is, before the engine is first used: its PostgreSQL connections carry the name
+    (`finance-web`, `finance-budgets`, ... in pg_stat_activity), and with `threads` (the web: its gunicorn threads
+    and the submission writer) its pool keeps that many connections, so none is closed and opened again between two
+    requests."""
+    _process.clear()
+    _process["type"] = process_type
+    if threads:
+        _process["threads"] = threads
 
 
 @cache
@@ -51,9 +56,10 @@ def engine() -> Engine:
     """The SQLAlchemy engine of this process: a pool of DATABASE_POOL_SIZE connections, else max(5, the process's
     threads)."""
     settings = get_settings()
-    threads = _threads[0] if _threads else settings.worker_threads
-    pool_size = settings.database_pool_size or max(5, threads)
-    return make_engine(settings.database_url, pool_size=pool_size, max_overflow=settings.database_max_overflow)
+    pool_size = settings.database_pool_size or max(5, int(_process.get("threads", settings.worker_threads)))
+    name = f"finance-{_process['type']}" if "type" in _process else None
+    return make_engine(settings.database_url, pool_size=pool_size, max_overflow=settings.database_max_overflow,
+                       application_name=name)
 
 
 @cache

@@ -34,12 +34,15 @@ class Base(DeclarativeBase):
 PING_AFTER_IDLE_SECONDS = 1.0
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None,
+                application_name: str | None = None) -> Engine:
     """An engine with a pool sized for one process's threads (overflow: as many again, unless given), whose idle
-    connections are checked before use."""
+    connections are checked before use, and whose connections carry `application_name` (pg_stat_activity)."""
     # hide_parameters: a failing statement's values (password hashes, phone numbers) never reach a log line.
     overflow = pool_size if max_overflow is None else max_overflow
-    engine = create_engine(url, pool_size=pool_size, max_overflow=overflow, hide_parameters=True)
+    connect_args = {"application_name": application_name} if application_name else {}
+    engine = create_engine(url, pool_size=pool_size, max_overflow=overflow, hide_parameters=True,
+                           connect_args=connect_args)
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", _ping_if_idle)
     return engine

@@ -138,11 +138,13 @@ def test_the_web_pool_holds_a_connection_per_thread(monkeypatch):
     settings = Settings()
     monkeypatch.setattr(wiring, "get_settings", lambda: settings)
     monkeypatch.setattr(api, "get_settings", lambda: settings)
-    monkeypatch.setattr(wiring, "_threads", [])
+    monkeypatch.setattr(wiring, "_process", {})
     _drop_engine(wiring)
     try:
         api.create_app()
         assert wiring.engine().pool.size() == 17
+        with wiring.engine().connect() as conn:
+            assert conn.exec_driver_sql("SHOW application_name").scalar() == "finance-web"
     finally:
         _drop_engine(wiring)
 
