@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from bench.common import drop, machine, pct, stack, write  # isort: skip  (first: sets the isolated environment)
@@ -61,13 +62,26 @@ class Figures:
 
 
 def _users(url: str) -> list[tuple]:
-    users = []
-    for _ in range(USERS):
+    """USERS users, each with an account and a budget; returns once the pools are done with their sign-ups (their
+    emails, audit and insights must not be counted as the load's)."""
+    def user(_: int) -> tuple:
         client, _me = register(url)
         account = client.open_account("EUR", opening="1000000.00")
         client.create_budget("Groceries", "100000.00")
-        users.append((client, account["id"]))
+        return client, account["id"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        users = list(pool.map(user, range(USERS)))
+    _wait_until_quiet()
     return users
+
+
+def _wait_until_quiet() -> None:
+    """Until no queue of the stack holds a message, twice in a row across RabbitMQ's statistics interval (5 s)."""
+    def empty() -> bool:
+        return all(q.get("messages", 0) == 0 for q in rabbit_admin.list_queues(VHOST))
+
+    wait_for(lambda: empty() and (time.sleep(6) or empty()), timeout=300, every=1, what="every queue empty")
 
 
 def _load(name: str, users: list[tuple], rate: float | None, seconds: float, clients: int) -> Figures:
