@@ -8,7 +8,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Text, bindparam, cast, select
+from sqlalchemy import ARRAY, Text, Uuid, any_, bindparam, cast, select
 
 from domain.categorize import categorize
 from domain.rules import Facts, Rule, RuleError, RuleSet, apply_rule_set, parse_rule, prepare
@@ -44,7 +44,7 @@ def households_rules(household_ids: set[uuid.UUID], uow: UnitOfWork) -> dict[uui
     parsed: dict[uuid.UUID, list] = {household_id: [] for household_id in household_ids}
     # Plain rows, not ORM objects, and each rule parsed once per content: the categorization pool reads every rule
     # of every household in each batch, and parsing them again was its largest cost after the statements.
-    for row in uow.session.execute(_ENABLED_RULES, {"households": list(household_ids)}):
+    for row in uow.session.execute(_ENABLED_RULES, {"households": list(household_ids)}).all():
         rule = _parsed(row.id, *row[2:])
         if isinstance(rule, RuleError):
             log.warning("rule %s no longer parses; skipped", row.id)
@@ -53,24 +53,25 @@ def households_rules(household_ids: set[uuid.UUID], uow: UnitOfWork) -> dict[uui
     return {household_id: prepare(rules) for household_id, rules in parsed.items()}
 
 
-#: The columns `_parsed` takes, after the household; conditions and actions as jsonb's text, which is the same for
-#: the same content (key order and spacing are normalized), so that it can key the cache of parsed rules.
-_ENABLED_RULES = select(RuleRow.id, RuleRow.household_id, RuleRow.name, RuleRow.stage, RuleRow.order,
-                        cast(RuleRow.conditions, Text), cast(RuleRow.actions, Text), RuleRow.learned).where(
-    RuleRow.household_id.in_(bindparam("households", expanding=True)), RuleRow.enabled.is_(True))
+#: The columns `_parsed` takes, after the household; the id, conditions and actions as text (jsonb's is the same for
+#: the same content: key order and spacing are normalized), so that they key the cache of parsed rules cheaply.
+_ENABLED_RULES = select(cast(RuleRow.id, Text).label("id"), RuleRow.household_id, RuleRow.name, RuleRow.stage,
+                        RuleRow.order, cast(RuleRow.conditions, Text), cast(RuleRow.actions, Text),
+                        RuleRow.learned).where(RuleRow.household_id == any_(bindparam("households", type_=ARRAY(Uuid))),
+                                               RuleRow.enabled.is_(True))
 
 #: Parsed rules kept per process: a rule is immutable once parsed, and is looked up by its whole content.
 PARSED_RULES_CACHED = 4096
 
 
 @functools.lru_cache(maxsize=PARSED_RULES_CACHED)
-def _parsed(rule_id: uuid.UUID, name: str, stage: str, order: int, conditions: str, actions: str,
+def _parsed(rule_id: str, name: str, stage: str, order: int, conditions: str, actions: str,
             learned: bool) -> Rule | RuleError:
     """A stored rule parsed, or why it no longer parses."""
     try:
-        return parse_rule(str(rule_id), {"name": name, "stage": stage, "order": order,
-                                         "conditions": json.loads(conditions), "actions": json.loads(actions),
-                                         "learned": learned}, MATCHER)
+        return parse_rule(rule_id, {"name": name, "stage": stage, "order": order,
+                                  "conditions": json.loads(conditions), "actions": json.loads(actions),
+                                  "learned": learned}, MATCHER)
     except RuleError as error:
         return error.with_traceback(None)  # kept: without the frames of the parse
 
