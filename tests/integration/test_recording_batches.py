@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from config import wiring
 from domain.events import Event
-from models.ledger import Account, Category, Transaction
+from models.ledger import Account, Category, Rule, Transaction
+from models.messaging import OutboxEvent
 from services import rules, transactions
 from services.context import Caller
 from services.identity import Registration, register
@@ -164,3 +165,54 @@ def test_a_batch_holding_its_accounts_does_not_hold_up_new_submissions(monkeypat
     finally:
         release.set()
         batch.join()
+
+
+def test_recording_writes_each_column_and_stores_in_the_outbox_what_it_publishes() -> None:
+    """Given a rule's match, a category chosen by hand (by id), a purchase in a foreign currency, a transfer and
+    one on a deleted account, each row ends with the columns recording owns set as below, only the accounts in the
+    transaction's currency move, and the outbox holds exactly the envelopes published."""
+    caller, accounts = _household()
+    with wiring.session_factory()() as session:
+        gym = session.scalar(select(Rule.id).where(Rule.household_id == caller.household_id))
+        names = dict(session.execute(select(Category.name, Category.id).where(
+            Category.household_id == caller.household_id)).tuples().all())
+    main, savings = accounts["main"], accounts["savings"]
+    cmds = [
+        _submit(caller, {"account_id": main, "type": "expense", "amount": "12.50", "payee": "City Fitness"}),
+        _submit(caller, {"account_id": main, "type": "expense", "amount": "40.00", "payee": "Gift shop",
+                         "category": str(names["Entertainment"])}),
+        _submit(caller, {"account_id": main, "type": "expense", "amount": "10.00", "payee": "Diner",
+                         "currency": "USD"}),
+        _submit(caller, {"account_id": main, "type": "transfer", "amount": "500.00", "counter_account_id": savings}),
+        _submit(caller, {"account_id": accounts["closed"], "type": "expense", "amount": "9.99", "payee": "X"}),
+    ]
+    with wiring.session_factory()() as session, session.begin():
+        session.get(Account, accounts["closed"]).deleted_at = dt.datetime.now(dt.UTC)
+    published = Published()
+    record_transactions(cmds, _uow(published))
+
+    columns = ("status", "category_id", "category_source", "category_rule_id", "payee", "tags", "locked",
+               "base_currency", "base_amount", "fx_status", "account_amount", "reject_reason")
+    with wiring.session_factory()() as session:
+        rows = {t.id: t for t in session.scalars(select(Transaction).where(
+            Transaction.id.in_([uuid.UUID(c.transaction_id) for c in cmds])))}
+        balances = [session.get(Account, accounts[name]).balance for name in ("main", "savings", "closed")]
+        outbox = {str(o.event_id): (o.exchange, o.envelope) for o in session.scalars(select(OutboxEvent).where(
+            OutboxEvent.envelope["causation_id"].astext.in_([c.transaction_id for c in cmds])))}
+    written = [tuple(getattr(rows[uuid.UUID(c.transaction_id)], name) for name in columns) for c in cmds]
+    eur, twelve, forty, five_hundred = "EUR", Decimal("12.5000"), Decimal("40.0000"), Decimal("500.0000")
+    assert written == [
+        ("recorded", names["Health"], "rule", gym, "City Fitness", ["sport"], [], eur, twelve, "none", twelve, None),
+        ("recorded", names["Entertainment"], "user", None, "Gift shop", [], ["category"], eur, forty, "none", forty,
+         None),
+        ("recorded", names["Uncategorized"], "default", None, "Diner", [], [], eur, None, "pending", None, None),
+        ("recorded", names["Transfers"], "default", None, "", [], [], eur, five_hundred, "none", five_hundred, None),
+        ("rejected", None, None, None, "X", [], [], eur, None, "none", None, "the account no longer exists"),
+    ]
+    recorded = [rows[uuid.UUID(c.transaction_id)].recorded_at for c in cmds]
+    assert all(recorded[:4]) and recorded[4] is None
+    assert balances == [Decimal("100.00") - Decimal("12.50") - Decimal("40.00") - Decimal("500.00"),
+                        Decimal("600.00"), Decimal("100.00")]
+    events = [e for message in published.messages for e in message]
+    assert [e.causation_id for e in events] == [c.transaction_id for c in cmds], "one event each, in command order"
+    assert outbox == {e.event_id: (e.exchange, e.to_dict()) for e in events}
