@@ -42,9 +42,10 @@ def household_rules(household_id: uuid.UUID, uow: UnitOfWork) -> RuleSet:
 def households_rules(household_ids: set[uuid.UUID], uow: UnitOfWork) -> dict[uuid.UUID, RuleSet]:
     """`household_rules` of several households, in one query."""
     parsed: dict[uuid.UUID, list] = {household_id: [] for household_id in household_ids}
-    # Plain rows, not ORM objects, and each rule parsed once per content: the categorization pool reads every rule
-    # of every household in each batch, and parsing them again was its largest cost after the statements.
-    for row in uow.session.execute(_ENABLED_RULES, {"households": list(household_ids)}).all():
+    # A Core statement on the session's connection (no ORM rows, no autoflush: nobody changes rules in the sessions
+    # that read them), and each rule parsed once per content: the categorization pool reads every rule of every
+    # household in each batch, and parsing them again was its largest cost after the statements.
+    for row in uow.session.connection().execute(_ENABLED_RULES, {"households": list(household_ids)}).all():
         rule = _parsed(row.id, *row[2:])
         if isinstance(rule, RuleError):
             log.warning("rule %s no longer parses; skipped", row.id)
@@ -55,10 +56,11 @@ def households_rules(household_ids: set[uuid.UUID], uow: UnitOfWork) -> dict[uui
 
 #: The columns `_parsed` takes, after the household; the id, conditions and actions as text (jsonb's is the same for
 #: the same content: key order and spacing are normalized), so that they key the cache of parsed rules cheaply.
-_ENABLED_RULES = select(cast(RuleRow.id, Text).label("id"), RuleRow.household_id, RuleRow.name, RuleRow.stage,
-                        RuleRow.order, cast(RuleRow.conditions, Text), cast(RuleRow.actions, Text),
-                        RuleRow.learned).where(RuleRow.household_id == any_(bindparam("households", type_=ARRAY(Uuid))),
-                                               RuleRow.enabled.is_(True))
+_RULES = RuleRow.__table__
+_ENABLED_RULES = select(
+    cast(_RULES.c.id, Text).label("id"), _RULES.c.household_id, _RULES.c.name, _RULES.c.stage, _RULES.c.order,
+    cast(_RULES.c.conditions, Text), cast(_RULES.c.actions, Text), _RULES.c.learned,
+).where(_RULES.c.household_id == any_(bindparam("households", type_=ARRAY(Uuid))), _RULES.c.enabled.is_(True))
 
 #: Parsed rules kept per process: a rule is immutable once parsed, and is looked up by its whole content.
 PARSED_RULES_CACHED = 4096
