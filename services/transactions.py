@@ -197,9 +197,13 @@ class _Batch:
         account_ids = {t.account_id for t in pending} | {t.counter_account_id for t in pending if t.counter_account_id}
         accounts = {a.id: a for a in connection.execute(_LOCK_ACCOUNTS, {"ids": list(account_ids)}).all()}
         rules = households_rules({uuid.UUID(t.household_id) for t in pending}, uow)
+        categories = {h.id: _categories(h.ids or [], h.names or []) for h in households}
+        unread = list({t.household_id for t in pending} - categories.keys())
+        if unread:  # a row whose command named another household: its categories are its own household's
+            categories.update((h.id, _categories(h.ids or [], h.names or []))
+                              for h in connection.execute(_HOUSEHOLDS, {"ids": unread}).all())
         return cls(pending, accounts, {a.id: a.balance for a in accounts.values()},
-                   {h.id: h.base_currency for h in households},
-                   {h.id: _categories(h.ids or [], h.names or []) for h in households},
+                   {h.id: h.base_currency for h in households}, categories,
                    {str(household_id): rule_set for household_id, rule_set in rules.items()})
 
     def store(self, connection: Connection) -> None:
