@@ -42,6 +42,10 @@ def ingest_rows(ingest: dict[str, Any]) -> list[dict[str, Any]]:
                          "p99 < 1000" if fixed else "", level["e2e_p99_ms"] < 1000 if fixed else None, "ingest"))
         if level.get("errors"):
             rows.append(_row(f"ingest {name}: errors", level["errors"], "0", False, "ingest"))
+        if level.get("cpu_ms_per_transaction"):
+            cpu = level["cpu_ms_per_transaction"]
+            parts = ", ".join(f"{k} {v}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if k != "total")
+            rows.append(_row(f"ingest {name}: CPU ms per transaction", f"{cpu['total']} ({parts})", source="ingest"))
     if "noop_actor_messages_per_s" in ingest:
         rows.append(_row("no-op Dramatiq actor: messages/s (the ceiling)", ingest["noop_actor_messages_per_s"],
                          source="ingest"))
