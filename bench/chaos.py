@@ -41,7 +41,10 @@ from tests.support.stack import Stack  # isort: skip
 #: Settings of the stack under chaos: production-like retries (a 4-second outage must not exhaust them).
 SETTINGS = {"DRAMATIQ_MAX_RETRIES": "20", "DRAMATIQ_MIN_BACKOFF_MS": "250", "DRAMATIQ_MAX_BACKOFF_MS": "5000",
             "WORKER_THREADS": "4", "LOG_LEVEL": "WARNING", "FX_BREAKER_RESET_SECONDS": "5",
-            "FX_TIMEOUT_SECONDS": "2", "BROKER_TIMEOUT_SECONDS": "3"}
+            "FX_TIMEOUT_SECONDS": "2", "BROKER_TIMEOUT_SECONDS": "3",
+            # An email whose worker is SIGKILLed mid-attempt stays `sending` until its lease runs out, then is failed
+            # as "outcome unknown" (never sent twice); with the 300-s default that comes after the verdict.
+            "NOTIFY_SENDING_LEASE_SECONDS": "20", "NOTIFY_SWEEP_SECONDS": "5"}
 #: What the fake FX provider knows (the ECB reference rates answer while it fails).
 FX_RATES = {("USD", "EUR"): "0.9100"}
 
