@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 #: Each event family travels on its own durable fanout exchange.
@@ -87,8 +88,13 @@ class Event:
         return EXCHANGE_OF[self.type]
 
     def to_dict(self) -> dict[str, Any]:
-        """The envelope as JSON-ready data (without `origin` when there is none, as envelopes were before it)."""
-        data = asdict(self)
+        """The envelope as JSON-ready data, a copy (without `origin` when there is none, as envelopes were before
+        it)."""
+        return copy.deepcopy(self.envelope())
+
+    def envelope(self) -> dict[str, Any]:
+        """`to_dict` without the copy: the payload and origin themselves, for serializing at once."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         if data["origin"] is None:
             del data["origin"]
         return data

@@ -102,7 +102,7 @@ class UnitOfWork:
         # any): a pool that emits an event per message spends more on OutboxEvent objects, their flush and
         # Event.to_dict's deep copies than on the rest of its work.
         self.session.connection().execute(_INSERT_OUTBOX, {"rows": json.dumps(
-            [{"event_id": e.event_id, "exchange": e.exchange, "envelope": _envelope(e)} for e in events])})
+            [{"event_id": e.event_id, "exchange": e.exchange, "envelope": e.envelope()} for e in events])})
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the outermost transaction committed and its events were published (never if the
@@ -134,18 +134,6 @@ class UnitOfWork:
 _INSERT_OUTBOX = text(
     "INSERT INTO outbox (event_id, exchange, envelope) SELECT event_id, exchange, envelope"
     " FROM json_to_recordset(CAST(:rows AS json)) AS r(event_id uuid, exchange varchar, envelope jsonb)")
-#: The envelope's fields, in Event.to_dict's order.
-_ENVELOPE_FIELDS = tuple(field.name for field in dataclasses.fields(Event))
-
-
-def _envelope(event: Event) -> dict[str, Any]:
-    """`event.to_dict()` without its deep copy (the result is serialized at once, never kept)."""
-    envelope = {name: getattr(event, name) for name in _ENVELOPE_FIELDS}
-    if envelope["origin"] is None:
-        del envelope["origin"]
-    return envelope
-
-
 def each_in_one_transaction(uow: UnitOfWork, work: list[Callable[[UnitOfWork], None]]) -> list[BaseException | None]:
     """Run each piece of work (which enters `uow` itself, so runs in a savepoint) in one transaction, then commit
     once; per piece, the error it raised, or None. A piece that fails leaves the others' changes to commit; a
