@@ -36,20 +36,19 @@ def submit_transaction(caller: Caller, data: dict[str, Any], idempotency_key: st
     """Accept a transaction as pending and hand it to the pools; (id, created). Nothing stays if sending fails."""
     pending = _pending(caller, data)
     # Core statements, no ORM objects. One statement looks up what the checks need and inserts the row (and key)
-    # if the key is new and the account is there; a check below that refuses the transaction rolls it back.
+    # if the key is new and the account is there; a check that refuses the transaction rolls it back.
     with uow:
         try:
-            found = (_SUBMIT_WITH_KEY if idempotency_key else _SUBMIT).rows(uow.session.connection(), {
-                **pending, **_lookup_params(caller, data, idempotency_key)})[0]
+            answer, message = _accept(Submission(caller, data, idempotency_key), pending, uow.session.connection())
         except IntegrityError:  # the same key, sent again meanwhile
             uow.session.rollback()
             return _known_key(caller, idempotency_key or "", uow.session.connection()) or pending["id"], False
-        if found.known:
-            return found.known, False
-        currency = _checked_currency(data, found)
-        send(_message(_command(pending, currency, _amount(data["amount"], currency))))
-        uow.commit()
-        return pending["id"], True
+        if isinstance(answer, Exception):
+            raise answer
+        if message is not None:  # new: sent, then kept
+            send(message)
+            uow.commit()
+        return answer
 
 
 @dataclass(frozen=True)
