@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from domain.events import Event
 from models.messaging import OutboxEvent
-from services.uow import Publish
+from services.uow import Publish, mark_published
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,7 @@ _ANY_STALE = select(OutboxEvent.id).where(*_IS_STALE).order_by(OutboxEvent.creat
 #: The stale events, oldest first, locked so that two relays never publish the same rows at once.
 _STALE = (select(OutboxEvent.id, OutboxEvent.envelope).where(*_IS_STALE).order_by(OutboxEvent.created_at)
           .limit(bindparam("limit")).with_for_update(skip_locked=True))
-#: Marks rows published by event id: one SQL text whatever the number of ids (built once, prepared by psycopg).
-_MARK_EVENTS = text("UPDATE outbox SET published_at = now() WHERE event_id = ANY(CAST(:ids AS uuid[]))")
+#: Marks rows published by row id: one SQL text whatever the number of ids (built once, prepared by psycopg).
 _MARK_ROWS = text("UPDATE outbox SET published_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))")
 
 
@@ -61,7 +60,7 @@ class BatchedMarker:
     """
 
     def __init__(self, factory: sessionmaker, every_seconds: float = 0.2) -> None:
-        self._engine: Engine = factory.kw["bind"]
+        self._factory = factory
         self._every = every_seconds
         self._pending: list[str] = []
         self._lock = threading.Lock()
@@ -91,8 +90,7 @@ class BatchedMarker:
             batch, self._pending = self._pending, []
         if batch:
             try:
-                with self._engine.begin() as conn:
-                    conn.execute(_MARK_EVENTS, {"ids": batch})
+                mark_published(self._factory, batch)
             except Exception:  # noqa: BLE001 - the relay republishes unmarked rows; consumers dedupe
                 log.warning("could not mark %d outbox rows; the relay will republish them", len(batch))
         return len(batch)
