@@ -8,6 +8,7 @@ from typing import Any
 
 from actors import goals as _goals  # noqa: F401 - goal and group contributions are recorded by this pool too
 from actors.bus import command
+from actors.pools import threads_for
 from config import wiring
 from config.settings import get_settings
 from services import imports
@@ -37,8 +38,13 @@ def record_transactions_command(payloads: list[dict[str, Any]]) -> None:
 
 @cache
 def recorder() -> GroupCommit[dict[str, Any], None]:
-    """This process's group commit of recorded transactions."""
-    return GroupCommit(_record_batch, name="record-group-commit", max_batch=get_settings().record_batch_size)
+    """This process's group commit of recorded transactions. When it is quiet it lingers a little after a
+    transaction for others: each batch's events travel as one message to every subscriber, so the pools' work
+    per transaction (a message, a transaction each) shrinks as batches grow."""
+    settings = get_settings()
+    return GroupCommit(_record_batch, name="record-group-commit", max_batch=settings.record_batch_size,
+                       linger_seconds=settings.record_linger_ms / 1000,
+                       callers=threads_for("categorization", settings.worker_threads))
 
 
 def _record_batch(items: list[Item[dict[str, Any]]]) -> list[None]:

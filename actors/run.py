@@ -8,14 +8,13 @@ workers finish the message in hand, unstarted prefetched messages go back to Rab
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
 
 from dramatiq import Worker
 
-from actors.pools import POOLS, load
+from actors.pools import POOLS, load, threads_for
 from config import wiring
 from config.logs import configure_logging
 from config.settings import get_settings
@@ -31,18 +30,6 @@ def _relay_forever(stop: threading.Event, every: int) -> None:
             relay_pending(wiring.session_factory(), wiring.publish, older_than_seconds=every)
         except Exception:  # noqa: BLE001 - keep relaying; the next round retries
             log.warning("outbox relay round failed", exc_info=True)
-
-
-#: Pools whose threads mostly wait for a group commit run this many times WORKER_THREADS: more messages in hand
-#: make bigger batches, at the cost of an idle thread each.
-THREAD_FACTOR = {"categorization": 4}
-
-
-def threads_for(pool: str, default: int) -> int:
-    """Threads for one pool: `<POOL>_WORKER_THREADS` (e.g. BUDGETS_WORKER_THREADS), else WORKER_THREADS (times
-    THREAD_FACTOR for pools that batch)."""
-    raw = os.environ.get(f"{pool.upper()}_WORKER_THREADS", "")
-    return int(raw) if raw else default * THREAD_FACTOR.get(pool, 1)
 
 
 def run(pool: str) -> int:

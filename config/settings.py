@@ -55,6 +55,8 @@ class Settings:
     audit_batch_size: int = field(default_factory=lambda: _int("AUDIT_BATCH_SIZE", 200))
     #: Most submitted transactions the categorization pool records in one database transaction (1: one each).
     record_batch_size: int = field(default_factory=lambda: _int("RECORD_BATCH_SIZE", 100))
+    #: Milliseconds the categorization pool waits after a submitted transaction for others to record with it (0: none).
+    record_linger_ms: int = field(default_factory=lambda: _int("RECORD_LINGER_MS", 100))
     jwt_secret_key: str = field(default_factory=lambda: _env("JWT_SECRET_KEY", DEV_SECRET))
     access_token_minutes: int = field(default_factory=lambda: _int("ACCESS_TOKEN_MINUTES", 15))
     refresh_token_days: int = field(default_factory=lambda: _int("REFRESH_TOKEN_DAYS", 30))

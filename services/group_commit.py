@@ -3,7 +3,9 @@
 Each caller blocks until its own item is done and gets its own answer or error, so a message is acked only
 once its effect is committed: at-least-once delivery and exactly-once effects hold as without batching, while
 one transaction serves many messages. Batches form by themselves under load (whatever arrived while the last
-batch ran) and cost no waiting when it is quiet.
+batch ran) and cost no waiting when it is quiet, unless the writer is told to linger: then it waits up to that long
+after a batch's first item for others, trading that much latency for fewer, larger batches when it is quiet. It
+stops lingering as soon as every thread that can hand in items (`callers`) is waiting on it: none more can come.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextvars
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Generic, TypeVar
@@ -30,8 +33,12 @@ class GroupCommit(Generic[T, R]):
     """Batches items from many threads into one call of `run`; each caller blocks until its item is done. Should a
     batch fail, its items are handled one by one (each in its sender's context), so only a bad one fails."""
 
-    def __init__(self, run: RunBatch[T, R], *, name: str, max_batch: int = 200, wait_seconds: float = 60.0) -> None:
+    def __init__(self, run: RunBatch[T, R], *, name: str, max_batch: int = 200, wait_seconds: float = 60.0,
+                 linger_seconds: float = 0.0, callers: int | None = None) -> None:
         self._run = run
+        self._linger = linger_seconds
+        self._callers = callers
+        self._waiting = 0  # callers blocked in submit_all
         self._name = name
         self._max_batch = max_batch
         self._wait = wait_seconds
@@ -47,11 +54,17 @@ class GroupCommit(Generic[T, R]):
         """Handle items with whatever else is waiting; their answers. Raises the first error among them."""
         context = contextvars.copy_context()
         futures: list[Future[R]] = []
-        for item in items:
-            futures.append(Future())
-            self._queue.put(((item, context), futures[-1]))
-        self._ensure_writer()
-        return [done.result(timeout=self._wait) for done in futures]
+        with self._lock:
+            self._waiting += 1
+        try:
+            for item in items:
+                futures.append(Future())
+                self._queue.put(((item, context), futures[-1]))
+            self._ensure_writer()
+            return [done.result(timeout=self._wait) for done in futures]
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     def _ensure_writer(self) -> None:
         with self._lock:
@@ -61,13 +74,26 @@ class GroupCommit(Generic[T, R]):
 
     def _write_forever(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < self._max_batch:
-                try:
+            self._write(self._next_batch())
+
+    def _next_batch(self) -> list[tuple[Item[T], Future[R]]]:
+        """The next item and whatever else is waiting, or arrives within the linger, up to the batch's limit."""
+        batch = [self._queue.get()]
+        deadline = time.monotonic() + self._linger
+        while len(batch) < self._max_batch:
+            try:
+                remaining = deadline - time.monotonic()
+                if remaining > 0 and not self._everyone_waits():
+                    batch.append(self._queue.get(timeout=remaining))
+                else:
                     batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write(batch)
+            except queue.Empty:
+                break
+        return batch
+
+    def _everyone_waits(self) -> bool:
+        """Whether every caller there can be is blocked on this writer, so lingering would only wait."""
+        return self._callers is not None and self._waiting >= self._callers
 
     def _write(self, batch: list[tuple[Item[T], Future[R]]]) -> None:
         answers = self._answers([item for item, _ in batch])
