@@ -25,4 +25,4 @@ EXPOSE 8000
 
 # The Procfile's web line. Shell form so ${PORT:-8000} and friends expand when the container starts;
 # `exec` makes gunicorn the process that receives SIGTERM (graceful shutdown), not the shell.
-CMD exec gunicorn "api:create_app()" --bind 0.0.0.0:${PORT:-8000} --worker-class gthread --workers ${WEB_CONCURRENCY:-2} --threads ${WEB_THREADS:-32} --graceful-timeout 25
+CMD exec gunicorn "api:create_app()" --config python:config.gunicorn --bind 0.0.0.0:${PORT:-8000} --worker-class gthread --workers ${WEB_CONCURRENCY:-2} --threads ${WEB_THREADS:-32} --graceful-timeout 25

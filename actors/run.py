@@ -16,6 +16,7 @@ from dramatiq import Worker
 
 from actors.pools import POOLS, load, threads_for
 from config import wiring
+from config.heap import freeze_startup_objects
 from config.logs import configure_logging
 from config.settings import get_settings
 from services.outbox import relay_pending
@@ -41,6 +42,7 @@ def run(pool: str) -> int:
     broker = wiring.broker()
     module = load(pool)
     broker.emit_after("process_boot")
+    freeze_startup_objects()
     worker = Worker(broker, queues=set(module.QUEUES), worker_threads=threads, worker_timeout=1000)
     worker.queue_prefetch = settings.worker_prefetch * threads
     stop = threading.Event()

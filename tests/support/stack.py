@@ -45,7 +45,8 @@ def pool_command(pool: str) -> list[str]:
 
 def web_command(port: int, workers: int = 1, threads: int = 8) -> list[str]:
     """The command that runs the web process (the Procfile's, with one worker of 8 threads unless told)."""
-    return [str(ROOT / ".venv/bin/gunicorn"), "api:create_app()", "--bind", f"127.0.0.1:{port}",
+    return [str(ROOT / ".venv/bin/gunicorn"), "api:create_app()", "--config", "python:config.gunicorn",
+            "--bind", f"127.0.0.1:{port}",
             "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
             "--graceful-timeout", "5"]
 
