@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -20,7 +22,8 @@ from twilio.rest import Client as TwilioClient
 
 from domain.notifications import is_retryable
 from domain.webhooks import HEADER, sign
-from services.webhooks import private_target
+from services.pinned_http import post_pinned
+from services.webhooks import public_addresses
 
 log = logging.getLogger(__name__)
 # Twilio's client logs every request at INFO, the recipient's number included: keep it to warnings.
@@ -160,16 +163,19 @@ class WebhookSender:
 
     def send(self, message: Outgoing) -> Outcome:
         """Deliver one document (never to a non-public address unless allowed: failed, not retried)."""
-        if not self._allow_private and (reason := private_target(message.to)):
-            return Outcome("failed", None, f"refused: {reason}"[:DETAIL_MAX])
+        post: Callable[..., requests.Response] = requests.post
+        if not self._allow_private:
+            reason, addresses = public_addresses(message.to)
+            if reason:
+                return Outcome("failed", None, f"refused: {reason}"[:DETAIL_MAX])
+            post = partial(post_pinned, address=addresses[0])  # connect where it was checked: no second lookup
         body = json.dumps(message.document, separators=(",", ":"), sort_keys=True).encode()
         headers = {"Content-Type": "application/json", HEADER: sign(message.secret or "", int(time.time()), body),
                    "X-Finance-Delivery": message.notification_id,
                    "X-Finance-Event": str((message.document or {}).get("type", "")),
                    "User-Agent": "finance-webhooks/1"}
         try:
-            response = requests.post(message.to, data=body, headers=headers, timeout=self._timeout,
-                                     allow_redirects=False)
+            response = post(message.to, data=body, headers=headers, timeout=self._timeout, allow_redirects=False)
         except requests.RequestException as exc:
             return outcome_of(None, f"no answer: {type(exc).__name__}")
         return outcome_of(response.status_code, f"{response.status_code} {response.text[:200]}")

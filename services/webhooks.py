@@ -40,15 +40,29 @@ def private_target(url: str) -> str | None:
     """Why a webhook must not be delivered to `url` (its host resolves to no address, or to one that is not
     public: loopback, private, link-local...), or None when every address it resolves to is public. Checked
     when a webhook is created and again before every delivery, so a name re-pointed later is caught too."""
+    return public_addresses(url)[0]
+
+
+def public_addresses(url: str) -> tuple[str | None, list[str]]:
+    """The addresses `url`'s host resolves to, once, when every one is public: (None, addresses); otherwise why
+    not and no address. A delivery connects to one of these, so the name is not resolved a second time."""
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)}
+        addresses = sorted(set(resolve(host, port or (443 if parts.scheme == "https" else 80))))
     except (OSError, UnicodeError):
-        return f"{host} does not resolve"
-    refused = sorted(a for a in addresses if not is_public_address(a))
-    return f"{host} resolves to a non-public address ({refused[0]}); webhooks go to public hosts only" if refused \
-        else None
+        return f"{host} does not resolve", []
+    if not addresses:
+        return f"{host} does not resolve", []
+    refused = [a for a in addresses if not is_public_address(a)]
+    if refused:
+        return f"{host} resolves to a non-public address ({refused[0]}); webhooks go to public hosts only", []
+    return None, addresses
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to for a TCP connection."""
+    return [info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
 
 
 def create_webhook(caller: Caller, url: str, kinds: list[str], uow: UnitOfWork,
