@@ -7,10 +7,13 @@ workers finish the message in hand, unstarted prefetched messages go back to Rab
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import random
 import signal
 import sys
 import threading
+import time
 
 from dramatiq import Worker
 
@@ -19,18 +22,36 @@ from config import wiring
 from config.heap import freeze_startup_objects
 from config.logs import configure_logging
 from config.settings import get_settings
-from services.outbox import relay_pending
+from services.outbox import purge_published, relay_pending
 
 log = logging.getLogger("actors.run")
 
 
-def _relay_forever(stop: threading.Event, every: int) -> None:
-    """Publish committed events whose publication was cut short (a crash, a broker outage)."""
+#: Seconds between two purges of published events by one process.
+PURGE_EVERY_SECONDS = 3600
+
+
+def _relay_forever(stop: threading.Event, every: int, retention_days: int) -> None:
+    """Publish committed events whose publication was cut short (a crash, a broker outage); once an hour, delete
+    those published more than `retention_days` ago (0: never)."""
+    next_purge = time.monotonic() + random.uniform(0, PURGE_EVERY_SECONDS)  # the processes spread their purges
     while not stop.wait(every):
         try:
             relay_pending(wiring.session_factory(), wiring.publish, older_than_seconds=every)
         except Exception:  # noqa: BLE001 - keep relaying; the next round retries
             log.warning("outbox relay round failed", exc_info=True)
+        if retention_days > 0 and time.monotonic() >= next_purge:
+            next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+            _purge(retention_days)
+
+
+def _purge(retention_days: int) -> None:
+    try:
+        gone = purge_published(wiring.engine(), dt.timedelta(days=retention_days))
+    except Exception:  # noqa: BLE001 - the next purge retries
+        log.warning("outbox purge failed", exc_info=True)
+    else:
+        log.info("outbox: removed %d event(s) published more than %d days ago", gone, retention_days)
 
 
 def run(pool: str) -> int:
@@ -49,7 +70,8 @@ def run(pool: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
-    threading.Thread(target=_relay_forever, args=(stop, settings.outbox_relay_seconds), daemon=True).start()
+    threading.Thread(target=_relay_forever, args=(stop, settings.outbox_relay_seconds,
+                                                      settings.outbox_retention_days), daemon=True).start()
     log.info("pool %s consuming %s with %d threads", pool, ",".join(module.QUEUES), threads)
     stop.wait()
     log.info("pool %s stopping: finishing messages in hand", pool)

@@ -99,6 +99,8 @@ class Settings:
     max_backoff_ms: int = field(default_factory=lambda: _int("DRAMATIQ_MAX_BACKOFF_MS", 600_000))
     broker_timeout_seconds: int = field(default_factory=lambda: _int("BROKER_TIMEOUT_SECONDS", 3))
     outbox_relay_seconds: int = field(default_factory=lambda: _int("OUTBOX_RELAY_SECONDS", 5))
+    #: Days a published event stays in the outbox (0: forever); each pool process purges once an hour.
+    outbox_retention_days: int = field(default_factory=lambda: _int("OUTBOX_RETENTION_DAYS", 7))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     login_limit_per_account: str = field(default_factory=lambda: _env("LOGIN_LIMIT_PER_ACCOUNT", "10/15minutes"))
     login_limit_per_address: str = field(default_factory=lambda: _env("LOGIN_LIMIT_PER_ADDRESS", "50/15minutes"))

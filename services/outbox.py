@@ -46,6 +46,26 @@ def relay_pending(factory: sessionmaker, publish: Publish, *, older_than_seconds
     return len(rows)
 
 
+#: Among the oldest rows (the primary key's first `batch`), deletes those published before the cutoff: a short walk
+#: of the primary key however large the table (published_at has no index, and the oldest rows are the ones due).
+_PURGE = text("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT :batch) "
+              "AND published_at < :cutoff")
+
+
+def purge_published(engine: Engine, older_than: dt.timedelta, *, batch: int = 5000) -> int:
+    """Delete the events published longer ago than `older_than`, oldest first, `batch` rows a transaction, until
+    the oldest `batch` rows hold none that is due (rows come in commit order, so what follows is newer); how many
+    went. Unpublished events always stay (the relay still owes them), and every consumer keeps its own record of
+    the events it handled, so nothing reads a published row again."""
+    cutoff, deleted = dt.datetime.now(dt.UTC) - older_than, 0
+    while True:
+        with engine.begin() as conn:
+            gone = conn.execute(_PURGE, {"batch": batch, "cutoff": cutoff}).rowcount
+        deleted += gone
+        if gone == 0:
+            return deleted
+
+
 def unpublished_count(factory: sessionmaker) -> int:
     """How many committed events still wait for publication."""
     with factory() as session:

@@ -1,5 +1,6 @@
 """The outbox relay: stale unpublished events go out once and are marked; fresh ones, published ones and an idle
-outbox are left alone; the batched marker's marks keep the relay away.
+outbox are left alone; the batched marker's marks keep the relay away; events published long ago are purged, and
+unpublished ones never.
 
 On an outbox of its own (a database holding only that table): the stack the end-to-end tests leave running relays the
 run's outbox every second, and would take these events first.
@@ -7,6 +8,7 @@ run's outbox every second, and would take these events first.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from domain.events import Event
 from models.base import make_engine, make_session_factory
 from models.messaging import OutboxEvent
-from services.outbox import BatchedMarker, relay_pending
+from services.outbox import BatchedMarker, purge_published, relay_pending
 from tests.support.isolation import DATABASE, TEST_ENV
 
 OUTBOX_DATABASE = f"{DATABASE}_outbox"
@@ -110,3 +112,43 @@ def test_events_the_marker_marked_are_left_alone_by_the_relay(factory: sessionma
     relay_pending(factory, sent.append, older_than_seconds=30, limit=100_000)
     assert sent == []
     assert all(_published_at_is_set(factory, e) for e in events)
+
+
+def _published_days_ago(factory: sessionmaker, days: int) -> Event:
+    """An event published `days` ago (and committed just before)."""
+    event = _committed(factory, days * 86_400 + 5)
+    with factory.kw["bind"].begin() as conn:
+        conn.execute(text("UPDATE outbox SET published_at = now() - make_interval(days => :days) "
+                          "WHERE event_id = CAST(:id AS uuid)"), {"days": days, "id": event.event_id})
+    return event
+
+
+def _kept(factory: sessionmaker, events: list[Event]) -> list[bool]:
+    with factory.kw["bind"].connect() as conn:
+        found = set(conn.scalars(text("SELECT event_id::text FROM outbox WHERE event_id = ANY(CAST(:ids AS uuid[]))"),
+                                 {"ids": [e.event_id for e in events]}))
+    return [e.event_id in found for e in events]
+
+
+def test_events_published_before_the_retention_are_purged_and_unpublished_ones_never(factory: sessionmaker) -> None:
+    """Given events published 10 and 1 days ago, and one committed 10 days ago but never published, a purge keeping
+    7 days removes only the first: the relay still owes the unpublished one."""
+    relay_pending(factory, lambda e: None, older_than_seconds=0, limit=100_000)  # what earlier tests left
+    old, recent = _published_days_ago(factory, 10), _published_days_ago(factory, 1)
+    owed = _committed(factory, 10 * 86_400)
+
+    assert purge_published(factory.kw["bind"], dt.timedelta(days=7)) >= 1
+    assert _kept(factory, [old, recent, owed]) == [False, True, True]
+    assert purge_published(factory.kw["bind"], dt.timedelta(days=7)) == 0
+
+
+def test_a_purge_goes_on_batch_after_batch_until_nothing_is_due(factory: sessionmaker) -> None:
+    """Given an outbox whose oldest events are due, more than one batch holds, one purge removes them all, a batch
+    a transaction, and keeps the recent one after them."""
+    with factory.kw["bind"].begin() as conn:
+        conn.execute(text("DELETE FROM outbox"))  # this module's database: only what earlier tests left
+    due = [_published_days_ago(factory, 30) for _ in range(5)]
+    recent = _published_days_ago(factory, 1)
+
+    assert purge_published(factory.kw["bind"], dt.timedelta(days=7), batch=2) == 5
+    assert _kept(factory, [*due, recent]) == [False] * 5 + [True]
