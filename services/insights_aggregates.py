@@ -195,8 +195,9 @@ def _spans(event: Event, uow: UnitOfWork, days_now: dict[uuid.UUID, dt.date]) ->
     payload = event.payload or {}
     if event.type in HOUSEHOLD_EVENTS:
         return [] if event.type == "RuleApplied" and not payload.get("changed") else [Span(household, *EVERYTHING)]
-    if event.type == "TransactionUpdated" and "occurred_on" in payload.get("changed", []):
-        return [Span(household, *EVERYTHING)]  # the date it left is not in the event: recompute it all
+    if event.type == "TransactionUpdated" and "occurred_on" in payload.get("changed", []) \
+            and not payload.get("previous_occurred_on"):
+        return [Span(household, *EVERYTHING)]  # an event from before the day it left was carried: recompute it all
     if event.type in TRANSACTION_EVENTS:
         return [Span(household, day, day) for day in _transaction_days(payload, days_now)]
     if event.type == "ImportFinished":
@@ -222,8 +223,9 @@ def _days_now(events: list[Event], uow: UnitOfWork) -> dict[uuid.UUID, dt.date]:
 
 
 def _transaction_days(payload: dict[str, Any], days_now: dict[uuid.UUID, dt.date]) -> list[dt.date]:
-    """The day in the event and the transaction's day now in SQL (they differ after a later date change)."""
-    days = {dt.date.fromisoformat(payload["occurred_on"])} if payload.get("occurred_on") else set()
+    """The day in the event, the day a date change moved it from, and the transaction's day now in SQL (they differ
+    after a later date change)."""
+    days = {dt.date.fromisoformat(payload[key]) for key in ("occurred_on", "previous_occurred_on") if payload.get(key)}
     now = days_now.get(uuid.UUID(payload["transaction_id"]))
     return sorted(days | ({now} if now else set()))
 

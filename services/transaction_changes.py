@@ -117,14 +117,17 @@ def _delete(txn: Transaction, cmd: ChangeTransaction, uow: UnitOfWork) -> None:
 
 
 def _change(txn: Transaction, cmd: ChangeTransaction, uow: UnitOfWork) -> None:
-    recorded = txn.status == "recorded"
+    recorded, previous_day = txn.status == "recorded", txn.occurred_on
     if recorded:
         move(txn, -1, uow)
     changed = _assign(txn, cmd.changes, uow)
     if recorded:
         _revalue(txn, uow)
         move(txn, +1, uow)
-        _event(txn, "TransactionUpdated", cmd, {"changed": sorted(changed)}, uow)
+        extra: dict[str, Any] = {"changed": sorted(changed)}
+        if "occurred_on" in changed:  # the day it left, which the day in the payload no longer says
+            extra["previous_occurred_on"] = previous_day.isoformat()
+        _event(txn, "TransactionUpdated", cmd, extra, uow)
 
 
 def _assign(txn: Transaction, changes: dict[str, Any], uow: UnitOfWork) -> set[str]:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from domain.events import Event
-from services.insights_aggregates import EVERYTHING, month_bounds, spans_for
+from services.insights_aggregates import EVERYTHING, _spans, month_bounds, spans_for
 from services.reports import Totals, month_end, month_start, percent_of
 
 
@@ -56,9 +56,18 @@ def test_events_that_move_history_at_large_recompute_it_all(type: str) -> None:
     assert (span.first, span.last) == EVERYTHING
 
 
-def test_a_date_change_recomputes_everything_and_other_edits_do_not_need_to() -> None:
+def test_a_date_change_from_before_the_previous_day_was_carried_recomputes_everything() -> None:
     [span] = spans_for(_event("TransactionUpdated", {"changed": ["occurred_on"]}), uow=None)  # type: ignore[arg-type]
     assert (span.first, span.last) == EVERYTHING
+
+
+def test_a_date_change_recomputes_the_day_it_left_and_the_day_it_moved_to() -> None:
+    event = _event("TransactionUpdated", {"changed": ["occurred_on"], "occurred_on": "2026-03-04",
+                                          "transaction_id": "7f9c3c4e-0000-4000-8000-0000000000aa",
+                                          "previous_occurred_on": "2025-11-30"})
+    spans = _spans(event, uow=None, days_now={})  # type: ignore[arg-type]
+    assert sorted((s.first, s.last) for s in spans) == [(dt.date(2025, 11, 30), dt.date(2025, 11, 30)),
+                                                         (dt.date(2026, 3, 4), dt.date(2026, 3, 4))]
 
 
 def test_events_that_change_no_total_recompute_nothing() -> None:
