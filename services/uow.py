@@ -134,6 +134,8 @@ class UnitOfWork:
 _INSERT_OUTBOX = text(
     "INSERT INTO outbox (event_id, exchange, envelope) SELECT event_id, exchange, envelope"
     " FROM json_to_recordset(CAST(:rows AS json)) AS r(event_id uuid, exchange varchar, envelope jsonb)")
+
+
 def each_in_one_transaction(uow: UnitOfWork, work: list[Callable[[UnitOfWork], None]]) -> list[BaseException | None]:
     """Run each piece of work (which enters `uow` itself, so runs in a savepoint) in one transaction, then commit
     once; per piece, the error it raised, or None. A piece that fails leaves the others' changes to commit; a
