@@ -54,23 +54,23 @@ class GroupCommit(Generic[T, R]):
         """Handle items with whatever else is waiting; their answers. Raises the first error among them."""
         context = contextvars.copy_context()
         futures: list[Future[R]] = []
-        with self._lock:
+        with self._lock:  # one acquisition on every call: count the caller, and start the writer if none runs
             self._waiting += 1
+            self._ensure_writer()
         try:
             for item in items:
                 futures.append(Future())
                 self._queue.put(((item, context), futures[-1]))
-            self._ensure_writer()
             return [done.result(timeout=self._wait) for done in futures]
         finally:
             with self._lock:
                 self._waiting -= 1
 
     def _ensure_writer(self) -> None:
-        with self._lock:
-            if self._writer is None or not self._writer.is_alive():
-                self._writer = threading.Thread(target=self._write_forever, name=self._name, daemon=True)
-                self._writer.start()
+        """Start the writer thread unless it runs (the lock held)."""
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._write_forever, name=self._name, daemon=True)
+            self._writer.start()
 
     def _write_forever(self) -> None:
         while True:
