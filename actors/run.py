@@ -29,6 +29,9 @@ log = logging.getLogger("actors.run")
 
 #: Seconds between two purges of published events by one process.
 PURGE_EVERY_SECONDS = 3600
+#: The longest one purge runs: a large backlog (the first purge of an old outbox) goes in slices between relay
+#: rounds, so the relay, which shares the thread, is never held up for longer.
+PURGE_SLICE_SECONDS = 5.0
 
 
 def _relay_forever(stop: threading.Event, every: int, retention_days: int) -> None:
@@ -41,17 +44,20 @@ def _relay_forever(stop: threading.Event, every: int, retention_days: int) -> No
         except Exception:  # noqa: BLE001 - keep relaying; the next round retries
             log.warning("outbox relay round failed", exc_info=True)
         if retention_days > 0 and time.monotonic() >= next_purge:
-            next_purge = time.monotonic() + PURGE_EVERY_SECONDS
-            _purge(retention_days)
+            finished = _purge(retention_days)
+            next_purge = time.monotonic() + (PURGE_EVERY_SECONDS if finished else 0)  # unfinished: on after a round
 
 
-def _purge(retention_days: int) -> None:
+def _purge(retention_days: int) -> bool:
+    """One slice of the purge; whether it got to the end of what was due (a failure waits for the next hour)."""
     try:
-        gone = purge_published(wiring.engine(), dt.timedelta(days=retention_days))
+        gone = purge_published(wiring.engine(), dt.timedelta(days=retention_days), max_seconds=PURGE_SLICE_SECONDS)
     except Exception:  # noqa: BLE001 - the next purge retries
         log.warning("outbox purge failed", exc_info=True)
-    else:
-        log.info("outbox: removed %d event(s) published more than %d days ago", gone, retention_days)
+        return True
+    log.info("outbox: removed %d event(s) published more than %d days ago%s", gone.deleted, retention_days,
+             "" if gone.finished else "; more are due, the purge goes on after the next relay round")
+    return gone.finished
 
 
 def run(pool: str) -> int:

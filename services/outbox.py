@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from typing import NamedTuple
 
 from sqlalchemy import Engine, bindparam, func, select, text
 from sqlalchemy.orm import sessionmaker
@@ -54,18 +55,30 @@ _PURGE = text("DELETE FROM outbox WHERE id = ANY(ARRAY(SELECT id FROM outbox ORD
               "AND published_at < :cutoff")
 
 
-def purge_published(engine: Engine, older_than: dt.timedelta, *, batch: int = 5000) -> int:
+class Purged(NamedTuple):
+    """What one purge did: how many events went, and whether it got to the end of what was due."""
+
+    deleted: int
+    finished: bool
+
+
+def purge_published(engine: Engine, older_than: dt.timedelta, *, batch: int = 5000,
+                    max_seconds: float | None = None) -> Purged:
     """Delete the events published longer ago than `older_than`, oldest first, `batch` rows a transaction, until
-    the oldest `batch` rows hold none that is due (rows come in commit order, so what follows is newer); how many
-    went. Unpublished events always stay (the relay still owes them), and every consumer keeps its own record of
-    the events it handled, so nothing reads a published row again."""
+    the oldest `batch` rows hold none that is due (rows come in commit order, so what follows is newer), or until
+    `max_seconds` have gone (the caller purges the rest later). Unpublished events always stay (the relay still
+    owes them), and every consumer keeps its own record of the events it handled, so nothing reads a published
+    row again."""
     cutoff, deleted = dt.datetime.now(dt.UTC) - older_than, 0
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     while True:
         with engine.begin() as conn:
             gone = conn.execute(_PURGE, {"batch": batch, "cutoff": cutoff}).rowcount
         deleted += gone
         if gone == 0:
-            return deleted
+            return Purged(deleted, True)
+        if deadline is not None and time.monotonic() >= deadline:
+            return Purged(deleted, False)
 
 
 def unpublished_count(factory: sessionmaker) -> int:

@@ -137,9 +137,9 @@ def test_events_published_before_the_retention_are_purged_and_unpublished_ones_n
     old, recent = _published_days_ago(factory, 10), _published_days_ago(factory, 1)
     owed = _committed(factory, 10 * 86_400)
 
-    assert purge_published(factory.kw["bind"], dt.timedelta(days=7)) >= 1
+    assert purge_published(factory.kw["bind"], dt.timedelta(days=7)).deleted >= 1
     assert _kept(factory, [old, recent, owed]) == [False, True, True]
-    assert purge_published(factory.kw["bind"], dt.timedelta(days=7)) == 0
+    assert purge_published(factory.kw["bind"], dt.timedelta(days=7)) == (0, True)
 
 
 def test_a_purge_goes_on_batch_after_batch_until_nothing_is_due(factory: sessionmaker) -> None:
@@ -150,5 +150,18 @@ def test_a_purge_goes_on_batch_after_batch_until_nothing_is_due(factory: session
     due = [_published_days_ago(factory, 30) for _ in range(5)]
     recent = _published_days_ago(factory, 1)
 
-    assert purge_published(factory.kw["bind"], dt.timedelta(days=7), batch=2) == 5
+    assert purge_published(factory.kw["bind"], dt.timedelta(days=7), batch=2) == (5, True)
     assert _kept(factory, [*due, recent]) == [False] * 5 + [True]
+
+
+def test_a_purge_out_of_time_stops_between_batches_and_the_next_one_goes_on(factory: sessionmaker) -> None:
+    """Given more due events than one batch holds, a purge with no time left stops after its first batch and says
+    it did not finish (so the relay that shares its thread is not held up); the next one removes the rest."""
+    with factory.kw["bind"].begin() as conn:
+        conn.execute(text("DELETE FROM outbox"))
+    due = [_published_days_ago(factory, 30) for _ in range(5)]
+
+    assert purge_published(factory.kw["bind"], dt.timedelta(days=7), batch=2, max_seconds=0) == (2, False)
+    assert _kept(factory, due) == [False] * 2 + [True] * 3
+    assert purge_published(factory.kw["bind"], dt.timedelta(days=7), batch=2, max_seconds=60) == (3, True)
+    assert _kept(factory, due) == [False] * 5
