@@ -35,8 +35,10 @@ from services.uow import UnitOfWork
 
 #: How far back detection reads a payee's and a category's charges.
 LOOKBACK_DAYS = 365
-#: At most this many past charges per payee or category (the most recent).
-HISTORY_LIMIT = 500
+#: At most this many past charges per payee or category (the most recent): enough to pin the median and MAD (their
+#: standard error at 200 is about 9% of the spread, 6% at 500), quicker to follow a price change, and on a busy
+#: stack each purchase examined converts 200 rows instead of 500 (the pool's hot loop).
+HISTORY_LIMIT = 200
 #: The household's usual spending (asked only for a payee never seen before) is read over this many days...
 SPENDING_DAYS = 90
 #: ... from at most this many of its most recent expenses.
