@@ -15,7 +15,8 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ARRAY, Select, TextClause, Uuid, any_, bindparam, func, select, text, tuple_
+import sqlalchemy as sa
+from sqlalchemy import ARRAY, Date, Select, String, TextClause, Uuid, any_, bindparam, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
@@ -418,20 +419,26 @@ class History:
     unconverted: int
 
 
+#: A household's recorded income and expenses since a day, each as the driver's tuple (id as text, day, amount in
+#: the base currency, that currency, type, payee, category name).
+_BASE_HISTORY = _live(select(
+    sa.cast(Transaction.id, String), Transaction.occurred_on, Transaction.base_amount, Transaction.base_currency,
+    Transaction.type, Transaction.payee, Category.name,
+).outerjoin(Category, Category.id == Transaction.category_id), bindparam("household_id", type_=Uuid)).where(
+    Transaction.type.in_(("expense", "income")), Transaction.occurred_on >= bindparam("since", type_=Date))
+
+
 def base_history(caller: Caller, since: dt.date, uow: UnitOfWork) -> History:
     """The household's recorded income and expenses since a day, in its base currency (transfers excluded)."""
-    rows = uow.session.execute(_live(select(
-        Transaction.id, Transaction.occurred_on, Transaction.base_amount, Transaction.base_currency,
-        Transaction.type, Transaction.payee, Category.name,
-    ).outerjoin(Category, Category.id == Transaction.category_id), caller.household_id).where(
-        Transaction.type.in_(("expense", "income")), Transaction.occurred_on >= since))
-    txns, unconverted = [], 0
-    for ident, day, amount, currency, kind, payee, category in rows:
-        if amount is None or currency != caller.base_currency:
-            unconverted += 1
-            continue
-        txns.append(Txn(str(ident), day, quantize(amount, currency), kind, payee, category))
-    return History(txns, unconverted)
+    # Two years of a large household are hundreds of thousands of rows: the driver's tuples, no Row or ORM object
+    # for each (three quarters of the time of GET /insights/recurring went there), amounts quantized once per value.
+    result = uow.session.connection().execute(_BASE_HISTORY, {"household_id": caller.household_id, "since": since})
+    rows: list[tuple] = result.cursor.fetchall()
+    result.close()
+    base, make = caller.base_currency, tuple.__new__
+    txns = [make(Txn, (ident, day, _quantized(amount, base), kind, payee, category))
+            for ident, day, amount, currency, kind, payee, category in rows if amount is not None and currency == base]
+    return History(txns, len(rows) - len(txns))
 
 
 def _since(on: dt.date) -> dt.date:
