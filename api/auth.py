@@ -20,6 +20,7 @@ from api.schemas import Blueprint, Currency, Line, TimeZone
 from api.security import auth_required, blocklist, current_caller
 from config import wiring
 from config.settings import get_settings
+from domain.devices import Device
 from services import identity, tokens, users
 from services.errors import Invalid, Unauthorized
 from services.ratelimit import rate_limits
@@ -81,12 +82,16 @@ class Register(MethodView):
     @blp.response(201, UserOut)
     def post(self, data: dict) -> object:
         """Register a new user."""
-        reg = identity.Registration(correlation_id=g.request_id, **data)
+        reg = identity.Registration(correlation_id=g.request_id, device=_client_device(), **data)
         return identity.register(reg, wiring.uow())
 
 
 def _client_address() -> str:
     return request.remote_addr or "unknown"
+
+
+def _client_device() -> Device:
+    return Device(_client_address(), request.headers.get("User-Agent", ""))
 
 
 def issue_tokens(user_id: uuid.UUID, family_id: uuid.UUID) -> dict:
@@ -107,17 +112,18 @@ class Login(MethodView):
     @blp.arguments(LoginIn)
     @blp.response(200, TokensOut)
     def post(self, data: dict) -> dict:
-        """Log in (failed attempts are limited per account and per address: 429 with Retry-After)."""
+        """Log in (failed attempts are limited per account and per address: 429 with Retry-After; a sign-in from a
+        device or address not seen before is announced by email, SMS and in the inbox)."""
         email, address = data["email"], _client_address()
         rate_limits().check_login(email, address)
         try:
             user = identity.authenticate(email, data["password"], wiring.uow())
         except Unauthorized:
             rate_limits().login_failed(email, address)
-            identity.record_login(email, False, address, g.request_id, wiring.uow())
+            identity.record_login(email, False, _client_device(), g.request_id, wiring.uow())
             raise
         rate_limits().login_succeeded(email)
-        identity.record_login(email, True, address, g.request_id, wiring.uow())
+        identity.record_login(email, True, _client_device(), g.request_id, wiring.uow())
         return issue_tokens(user.id, tokens.open_family(user.id, wiring.uow()))
 
 

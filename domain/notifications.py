@@ -48,6 +48,15 @@ def kind_of(event_type: str) -> str | None:
     return KIND_OF.get(event_type)
 
 
+def notification_kind(event_type: str, payload: dict) -> str | None:
+    """The kind of notification one event makes, or None when it makes none."""
+    # A sign-in from a known device is routine: telling of each one by email and SMS trains people to ignore the
+    # one that matters. Events from before devices were remembered carry no `new_device` and notify as they did.
+    if event_type == "LoginSucceeded" and payload.get("new_device") is False:
+        return None
+    return kind_of(event_type)
+
+
 def enabled(kind: str, channel: str, overrides: dict[tuple[str, str], bool]) -> bool:
     """Whether a person wants `kind` on `channel`: their own choice, else the default."""
     return overrides.get((kind, channel), DEFAULTS[kind][channel])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import DateTime, ForeignKey, String
+from sqlalchemy import DateTime, ForeignKey, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Created, UUIDPk
@@ -46,6 +46,17 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     #: Tokens issued before this moment are void ("log out everywhere").
     tokens_valid_after: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class KnownDevice(Base):
+    """A device a user has signed in from (`domain.devices.Device.fingerprint`): a sign-in from any other is
+    announced to them."""
+
+    __tablename__ = "known_devices"
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(Text, primary_key=True)
+    first_seen_at: Mapped[Created]
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class HouseholdMember(Base):

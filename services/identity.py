@@ -9,13 +9,16 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, Uuid, bindparam, func, select
+from sqlalchemy import Select, Uuid, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from domain.categorize import DEFAULT_CATEGORIES
+from domain.devices import Device
 from domain.events import Event
 from models.driver import DriverStatement
-from models.identity import Household, HouseholdMember, TokenFamily, User
+from models.identity import Household, HouseholdMember, KnownDevice, TokenFamily, User
 from models.ledger import Category
 from services.context import Caller
 from services.errors import Conflict, NotFound, Unauthorized
@@ -39,6 +42,8 @@ class Registration:
     phone: str | None
     correlation_id: str
     timezone: str = "UTC"
+    #: The device registering: known from the start, so signing in from it right after is no news.
+    device: Device | None = None
 
 
 def normalize_email(email: str) -> str:
@@ -62,6 +67,8 @@ def register(reg: Registration, uow: UnitOfWork) -> User:
             raise Conflict("an account with this email exists", field="email") from None
         uow.session.add(HouseholdMember(household_id=household.id, user_id=user.id, role="owner"))
         uow.session.add_all(Category(household_id=household.id, name=name) for name in DEFAULT_CATEGORIES)
+        if reg.device:
+            remember_device(uow.session, user.id, reg.device)
         uow.emit(Event("UserRegistered", {"user_id": str(user.id), "name": user.name,
                                           "base_currency": household.base_currency},
                        str(household.id), str(user.id), reg.correlation_id, None))
@@ -141,14 +148,26 @@ def _caller_query() -> Select:
 _CALLER = DriverStatement(_caller_query())
 
 
-def record_login(email: str, succeeded: bool, address: str, correlation_id: str, uow: UnitOfWork) -> None:
+def remember_device(session: Session, user_id: uuid.UUID, device: Device) -> bool:
+    """Note that a user signs in from a device now; True when it was not known before."""
+    key = {"user_id": user_id, "fingerprint": device.fingerprint()}
+    # ON CONFLICT DO NOTHING waits for a concurrent sign-in adding the same device: only one of them finds it new.
+    added = session.scalar(insert(KnownDevice).values(**key).on_conflict_do_nothing().returning(KnownDevice.user_id))
+    if added is None:
+        session.execute(update(KnownDevice).filter_by(**key).values(last_seen_at=func.now()))
+    return added is not None
+
+
+def record_login(email: str, succeeded: bool, device: Device, correlation_id: str, uow: UnitOfWork) -> None:
     """Audit a login attempt (LoginSucceeded or LoginFailed) in the account's household; an email that
-    belongs to nobody is kept only as a hash."""
+    belongs to nobody is kept only as a hash. A success also remembers the device, and says whether it is new."""
     with uow:
         user = uow.session.scalar(select(User).where(User.email == normalize_email(email)))
-        payload = {"address": address}
+        payload: dict[str, object] = {"address": device.address}
         if user is None:
             payload["account"] = hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
+        elif succeeded:
+            payload["new_device"] = remember_device(uow.session, user.id, device)
         uow.emit(security_event("LoginSucceeded" if succeeded else "LoginFailed", payload,
                                 user.id if user else None, user.household_id if user else None, correlation_id))
         uow.commit()

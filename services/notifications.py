@@ -12,7 +12,7 @@ from sqlalchemy import Engine, and_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
-from domain.notifications import DEFAULTS, enabled, kind_of
+from domain.notifications import DEFAULTS, enabled, notification_kind
 from models.goals import GroupMember
 from models.identity import HouseholdMember, User
 from models.notifications import Notification, NotificationPreference, Webhook
@@ -118,11 +118,15 @@ def _anyone_opted_in(event: Event, kind: str, uow: UnitOfWork) -> bool:
         NotificationPreference.enabled.is_(True)).limit(1)) is not None
 
 
+def _kind(event: Event) -> str | None:
+    return notification_kind(event.type, event.payload)
+
+
 def worth_notifying(events: list[Event], engine: Engine) -> list[Event]:
     """The events that may notify someone, in one query for a batch: those of a kind that notifies, of a household,
     and, for kinds off by default everywhere (each transaction), of a household where a member turned one on."""
-    candidates = [e for e in events if kind_of(e.type) is not None and e.household_id is not None]
-    quiet = {(e.household_id, kind_of(e.type)) for e in candidates if not any(DEFAULTS[kind_of(e.type)].values())}
+    candidates = [e for e in events if _kind(e) is not None and e.household_id is not None]
+    quiet = {(e.household_id, _kind(e)) for e in candidates if not any(DEFAULTS[_kind(e)].values())}
     if not quiet:
         return candidates
     # Every recorded transaction asks this, and almost always nobody opted in: one read on a bare connection, in
@@ -130,14 +134,14 @@ def worth_notifying(events: list[Event], engine: Engine) -> list[Event]:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         opted = set(conn.execute(_OPTED_IN, {"households": list({uuid.UUID(h) for h, _ in quiet}),
                                              "kinds": list({k for _, k in quiet})}).tuples())
-    return [e for e in candidates if (e.household_id, kind_of(e.type)) not in quiet
-            or (uuid.UUID(e.household_id), kind_of(e.type)) in opted]
+    return [e for e in candidates if (e.household_id, _kind(e)) not in quiet
+            or (uuid.UUID(e.household_id), _kind(e)) in opted]
 
 
 def notify(event: Event, uow: UnitOfWork, unsubscribe_url: UnsubscribeUrl) -> list[uuid.UUID]:
     """Write one notification per (channel, recipient) the preferences ask for; the ids still waiting to be
     delivered (redelivered: the same rows, nothing new). Safe to run twice."""
-    kind = kind_of(event.type)
+    kind = _kind(event)
     if kind is None or event.household_id is None:
         return []
     base = _Row(event, kind, dt.datetime.now(dt.UTC))

@@ -95,9 +95,19 @@ def _import(p: dict, loc: str) -> tuple[str, str, str]:
 
 
 def _login(p: dict, loc: str) -> tuple[str, str, str]:
-    text = (f"Someone signed in to your account from {p.get('address', 'an unknown address')}. "
-            "If this was not you, change your password now.")
-    return "New sign-in to your account", text, "New sign-in to your finance account. Not you? Change your password."
+    address = p.get("address") or "an unknown address"
+    advice = "If this was not you, log out everywhere and change your password now."
+    if not p.get("new_device"):
+        # Announced before devices were remembered, when every sign-in was: do not claim the device is new.
+        return ("New sign-in to your account", f"Someone signed in to your account from {address}. {advice}",
+                "New sign-in to your finance account. Not you? Log out everywhere and change your password.")
+    text = (f"Someone signed in to your account from a new device or address ({address}), one not seen on your "
+            "account before.\n\n"
+            f"If this was you, there is nothing to do. {advice}")
+    # 108 characters and the address (an IPv6 one: at most 45) fit one SMS, so the advice is never cut off.
+    sms = (f"New sign-in to your finance account from a new device ({address}). Not you? Log out everywhere, change "
+           "your password.")
+    return "Sign-in from a new device", text, sms
 
 
 def _password(p: dict, loc: str) -> tuple[str, str, str]:

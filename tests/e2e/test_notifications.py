@@ -14,7 +14,7 @@ from sqlalchemy import select
 from config import wiring
 from domain.events import Event
 from models.messaging import OutboxEvent
-from tests.support.client import PASSWORD, ApiClient, register
+from tests.support.client import PASSWORD, ApiClient, log_in, new_device, register
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.stack import Stack, wait_for
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 NOTES = "/api/v1/notifications"
 PREFS = "/api/v1/notification-preferences"
-SIGN_IN = "New sign-in to your account"
+SIGN_IN = "Sign-in from a new device"
 
 
 @pytest.fixture
@@ -54,13 +54,6 @@ def register_only(stack: Stack, email: str, **fields: str) -> dict:
                                                             **fields})
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def log_in(stack: Stack, email: str) -> ApiClient:
-    """A new session (a LoginSucceeded event)."""
-    r = ApiClient(stack.url).post("/api/v1/auth/login", {"email": email, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return ApiClient(stack.url, r.json()["access_token"])
 
 
 def notes(client: ApiClient, channel: str = "all", **params: str) -> list[dict]:
@@ -145,7 +138,7 @@ def test_a_500_then_a_202_sends_the_email_exactly_once(stack: Stack, sendgrid: F
     wait_for(lambda: sendgrid.emails(email, "Welcome"), timeout=20, what="the welcome email accepted")
     requests = sendgrid.for_key(email)
     assert [r.status for r in requests] == [500, 202]
-    client = log_in(stack, email)
+    client = log_in(stack.url, email)
     [welcome] = settled(client, "email", "welcome")
     assert (welcome["status"], welcome["attempts"], welcome["reason"]) == ("sent", 2, None)
     assert len(sendgrid.emails(email, "Welcome")) == 1
@@ -157,7 +150,7 @@ def test_a_400_is_failed_with_its_reason_and_not_retried(stack: Stack, sendgrid:
     sendgrid.script(email, 400)
     register_only(stack, email)
     wait_for(lambda: sendgrid.for_key(email), timeout=20, what="the welcome email tried")
-    client = log_in(stack, email)
+    client = log_in(stack.url, email)
     [welcome] = settled(client, "email", "welcome")
     assert (welcome["status"], welcome["attempts"]) == ("failed", 1)
     assert "SendGrid 400" in welcome["reason"] and "scripted 400" in welcome["reason"]
@@ -168,14 +161,16 @@ def test_a_400_is_failed_with_its_reason_and_not_retried(stack: Stack, sendgrid:
 
 def test_a_redelivered_event_still_sends_one_email_and_one_sms(stack: Stack, sendgrid: FakeSendGrid,
                                                                twilio: FakeTwilio) -> None:
-    """Given a login that sent one email and one SMS, publishing its event (and the welcome) twice more and sending
-    the delivery commands again sends nothing more."""
+    """Given a login from a new device that sent one email and one SMS, publishing its event (and the welcome, and the
+    quiet login right after registering) twice more and sending the delivery commands again sends nothing more."""
     phone = fresh_phone()
     client, me = register(stack.url, phone=phone)
+    log_in(stack.url, me["email"], user_agent=new_device())
     wait_for(lambda: sendgrid.emails(me["email"], SIGN_IN) and twilio.texts(phone), timeout=20,
              what="the sign-in email and SMS")
-    events = outbox_events(me["id"], "LoginSucceeded") + outbox_events(me["id"], "UserRegistered")
-    assert len(events) == 2
+    logins = outbox_events(me["id"], "LoginSucceeded")
+    assert sorted(e["payload"]["new_device"] for e in logins) == [False, True]
+    events = logins + outbox_events(me["id"], "UserRegistered")
     for _ in range(2):
         for envelope in events:
             wiring.publish(Event.from_dict(envelope))
@@ -192,23 +187,52 @@ def test_a_redelivered_event_still_sends_one_email_and_one_sms(stack: Stack, sen
                           ("welcome", "email"), ("welcome", "in_app")]
 
 
+def test_only_a_sign_in_from_a_new_device_is_announced(stack: Stack, sendgrid: FakeSendGrid,
+                                                        twilio: FakeTwilio) -> None:
+    """Given a person who registered and logged in from one device, logging in from it again announces nothing; the
+    first login from another device (User-Agent) sends one alert by email, SMS and inbox, naming the address and what
+    to do; logging in from that device again announces nothing more. The audit trail holds every login."""
+    phone = fresh_phone()
+    client, me = register(stack.url, phone=phone)
+    log_in(stack.url, me["email"])
+    laptop = new_device()
+    log_in(stack.url, me["email"], user_agent=laptop)
+    mail = wait_for(lambda: sendgrid.emails(me["email"], SIGN_IN), timeout=20, what="the new-device email")
+    log_in(stack.url, me["email"], user_agent=laptop)
+    quiet_until_marker(client, me["id"], me["household_id"])
+
+    alerts = [n for n in notes(client) if n["event_type"] == "LoginSucceeded"]
+    assert sorted(n["channel"] for n in alerts) == ["email", "in_app", "sms"]
+    assert len({n["event_id"] for n in alerts}) == 1 and {n["kind"] for n in alerts} == {"security"}
+    assert [m["subject"] for m in sendgrid.emails(me["email"]) if "sign-in" in m["subject"].lower()] == [SIGN_IN]
+    assert "127.0.0.1" in mail[0]["text"] and "log out everywhere and change your password" in mail[0]["text"]
+    [text] = [t for t in twilio.texts(phone) if "sign-in" in t["body"]]
+    assert "new device (127.0.0.1)" in text["body"] and "Log out everywhere" in text["body"]
+
+    logins = wait_for(lambda: len(found := [e for e in client.get("/api/v1/audit", params={
+        "type": "LoginSucceeded"}).json()["items"]]) == 4 and found, timeout=20, what="four logins audited")
+    assert [e["payload"]["new_device"] for e in reversed(logins)] == [False, False, True, False]
+    assert {e["origin"]["user_agent"] for e in logins[:2]} == {laptop}
+
+
 def test_preferences_off_sends_nothing_on_that_channel(stack: Stack, sendgrid: FakeSendGrid,
                                                        twilio: FakeTwilio) -> None:
     """Given security email and SMS turned off, a new sign-in reaches the inbox only."""
     phone = fresh_phone()
     client, me = register(stack.url, phone=phone)
+    log_in(stack.url, me["email"], user_agent=new_device())
     wait_for(lambda: sendgrid.emails(me["email"], SIGN_IN) and twilio.texts(phone), timeout=20,
              what="the first sign-in's email and SMS")
     r = client.request("PUT", PREFS, json={"preferences": {"security": {"email": False, "sms": False}}})
     assert r.status_code == 200, r.text
     assert r.json()["preferences"]["security"] == {"in_app": True, "email": False, "sms": False, "webhook": True}
-    again = log_in(stack, me["email"])
+    again = log_in(stack.url, me["email"], user_agent=new_device())
     wait_for(lambda: len([n for n in notes(again, "in_app") if n["kind"] == "security"]) == 2, timeout=20,
              what="the second sign-in in the inbox")
     quiet_until_marker(again, me["id"], me["household_id"])
     assert len(sendgrid.emails(me["email"], SIGN_IN)) == 1
     assert len([t for t in twilio.texts(phone) if "sign-in" in t["body"]]) == 1
-    assert len([n for n in notes(again, "email") if n["kind"] == "security"]) == 1 + 0  # the first login only
+    assert len([n for n in notes(again, "email") if n["kind"] == "security"]) == 1 + 0  # the first new device only
 
 
 def test_bad_preferences_are_refused_naming_the_field_and_change_nothing(user: ApiClient) -> None:
@@ -224,6 +248,7 @@ def test_bad_preferences_are_refused_naming_the_field_and_change_nothing(user: A
 def test_no_phone_number_means_no_sms(stack: Stack, sendgrid: FakeSendGrid) -> None:
     """A person without a phone gets the sign-in email and nothing on SMS."""
     client, me = register(stack.url)
+    log_in(stack.url, me["email"], user_agent=new_device())
     wait_for(lambda: sendgrid.emails(me["email"], SIGN_IN), timeout=20, what="the sign-in email")
     quiet_until_marker(client, me["id"], me["household_id"])
     assert notes(client, "sms") == []
@@ -234,6 +259,7 @@ def test_a_stale_sms_is_skipped_and_says_why(stack: Stack, sendgrid: FakeSendGri
     email still goes out."""
     phone = fresh_phone()
     client, me = register(stack.url, phone=phone)
+    log_in(stack.url, me["email"], user_agent=new_device())
     wait_for(lambda: twilio.texts(phone), timeout=20, what="the sign-in SMS")
     old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
     event = Event("PasswordChanged", {"user_id": me["id"]}, me["household_id"], me["id"], "stale", None,
@@ -300,9 +326,9 @@ def test_imports_unusual_transactions_and_opted_in_transactions_notify(stack: St
 def test_the_inbox_pages_by_keyset_and_marks_read(stack: Stack) -> None:
     """GET /notifications pages newest first with a cursor; PATCH marks read and unread; `unread` filters."""
     client, me = register(stack.url)
-    for _ in range(3):
+    for _ in range(4):
         wiring.publish(Event("PasswordChanged", {"user_id": me["id"]}, me["household_id"], me["id"], "page", None))
-    wait_for(lambda: len(notes(client, "in_app")) == 5, timeout=20, what="five inbox notifications")
+    wait_for(lambda: len(notes(client, "in_app")) == 5, timeout=20, what="five inbox notifications (welcome and 4)")
     first = client.get(NOTES, params={"limit": 2}).json()
     second = client.get(NOTES, params={"limit": 2, "cursor": first["next_cursor"]}).json()
     third = client.get(NOTES, params={"limit": 2, "cursor": second["next_cursor"]}).json()

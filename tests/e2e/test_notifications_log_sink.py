@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.support.client import register
+from tests.support.client import log_in, new_device, register
 from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -29,12 +29,13 @@ def swap_pool(stack: Stack, to: str, env: dict[str, str] | None = None) -> None:
 
 
 def test_without_provider_keys_messages_are_logged_masked_and_marked_sent(stack: Stack, providers: tuple) -> None:
-    """Given a notifications pool without keys, a sign-in's email and SMS are logged with the address and number
-    masked, never sent to a provider, and their status says sent via the log."""
+    """Given a notifications pool without keys, the email and SMS about a sign-in from a new device are logged with
+    the address and number masked, never sent to a provider, and their status says sent via the log."""
     phone = f"+49151{uuid.uuid4().int % 10**8:08d}"
     swap_pool(stack, "notifications-nokeys", NO_KEYS)
     try:
         client, me = register(stack.url, phone=phone)
+        log_in(stack.url, me["email"], user_agent=new_device())
         rows = wait_for(lambda: len(items := [n for n in client.get(
             "/api/v1/notifications", params={"channel": "all"}).json()["items"] if n["kind"] == "security"]) == 3
             and all(n["status"] == "sent" for n in items) and items, timeout=20, what="the sign-in on every channel")

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.support.client import ApiClient, register
+from tests.support.client import ApiClient, log_in, new_device, register
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.stack import Stack, wait_for
@@ -26,13 +26,15 @@ def outgoing(client: ApiClient) -> list[dict]:
 
 
 def survive_outage(stack: Stack, sendgrid: FakeSendGrid, twilio: FakeTwilio, hold_seconds: float) -> None:
-    """Take both providers down, register someone (welcome and sign-in emails, a sign-in SMS), keep them down until
-    every message was tried BEYOND_DRAMATIQ times and `hold_seconds` passed, bring them up: each goes out once."""
+    """Take both providers down, register someone and sign in from a new device (welcome and sign-in emails, a
+    sign-in SMS), keep them down until every message was tried BEYOND_DRAMATIQ times and `hold_seconds` passed, bring
+    them up: each goes out once."""
     phone = f"+49151{uuid.uuid4().int % 10**8:08d}"
     sendgrid.go_down()
     twilio.go_down()
     try:
         client, me = register(stack.url, phone=phone)
+        log_in(stack.url, me["email"], user_agent=new_device())
         started = time.monotonic()
         wait_for(lambda: len(rows := outgoing(client)) == 3 and all(
             n["status"] == "queued" and n["attempts"] >= BEYOND_DRAMATIQ for n in rows), timeout=60 + hold_seconds,
@@ -49,7 +51,7 @@ def survive_outage(stack: Stack, sendgrid: FakeSendGrid, twilio: FakeTwilio, hol
     assert all(n["attempts"] > BEYOND_DRAMATIQ for n in rows)
     time.sleep(1.5)
     subjects = sorted(m["subject"] for m in sendgrid.emails(me["email"]))
-    assert subjects == ["New sign-in to your account", "Welcome"]
+    assert subjects == ["Sign-in from a new device", "Welcome"]
     assert len(twilio.texts(phone)) == 1
 
 

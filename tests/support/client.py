@@ -13,11 +13,13 @@ PASSWORD = "correct horse battery staple"
 class ApiClient:
     """One logged-in user talking to the API."""
 
-    def __init__(self, base_url: str, token: str | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None = None, *, user_agent: str | None = None) -> None:
         self.base = base_url.rstrip("/")
         self.http = requests.Session()
         if token:
             self.http.headers["Authorization"] = f"Bearer {token}"
+        if user_agent:
+            self.http.headers["User-Agent"] = user_agent
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Any request, to a path under the base URL (/api/v1/... or /readyz)."""
@@ -76,3 +78,17 @@ def register(base_url: str, *, request_id: str | None = None, **fields: Any) -> 
     r = anonymous.post("/api/v1/auth/login", {"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
     return ApiClient(base_url, r.json()["access_token"]), user
+
+
+def new_device() -> str:
+    """A User-Agent no client has sent before: a login with it is a sign-in from a new device (an alert)."""
+    return f"test-device/{uuid.uuid4().hex[:12]}"
+
+
+def log_in(base_url: str, email: str, *, user_agent: str | None = None) -> ApiClient:
+    """Log in as a registered user (from the device `user_agent` names, else the one `register` used); a client of
+    the new session, on that device."""
+    anonymous = ApiClient(base_url, user_agent=user_agent)
+    r = anonymous.post("/api/v1/auth/login", {"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return ApiClient(base_url, r.json()["access_token"], user_agent=user_agent)

@@ -8,7 +8,17 @@ import uuid
 
 import pytest
 
-from domain.notifications import DEFAULTS, KINDS, backoff_ms, enabled, is_retryable, is_stale, kind_of, matrix
+from domain.notifications import (
+    DEFAULTS,
+    KINDS,
+    backoff_ms,
+    enabled,
+    is_retryable,
+    is_stale,
+    kind_of,
+    matrix,
+    notification_kind,
+)
 from services.errors import Invalid
 from services.notify_preferences import read_unsubscribe_token, unsubscribe_token
 from services.notify_templates import is_locale, money, render
@@ -31,6 +41,35 @@ def test_events_map_to_kinds() -> None:
     assert kind_of("PasswordChanged") == kind_of("LoginSucceeded") == "security"
     assert kind_of("AnomalyDetected") == "unusual_transaction"
     assert kind_of("BudgetCreated") is None
+
+
+@pytest.mark.parametrize(("payload", "kind"), [({"address": "1.2.3.4", "new_device": True}, "security"),
+                                               ({"address": "1.2.3.4", "new_device": False}, None),
+                                               ({"address": "1.2.3.4"}, "security")])
+def test_a_sign_in_notifies_only_from_a_new_device_or_when_the_event_predates_devices(payload: dict,
+                                                                                     kind: str | None) -> None:
+    assert notification_kind("LoginSucceeded", payload) == kind
+
+
+def test_other_events_notify_whatever_their_payload_says_about_devices() -> None:
+    assert notification_kind("PasswordChanged", {"new_device": False}) == "security"
+    assert notification_kind("GoalReached", {}) == "goal_reached"
+    assert notification_kind("LoginFailed", {"new_device": True}) is None
+
+
+def test_a_new_device_alert_names_the_address_and_what_to_do_on_every_channel() -> None:
+    address = "2001:db8:85a3:1234:5678:8a2e:370:7334"
+    rendered = render("LoginSucceeded", {"address": address, "new_device": True}, "en")
+    assert rendered.subject == "Sign-in from a new device"
+    assert address in rendered.text and "new device" in rendered.text
+    assert "log out everywhere and change your password" in rendered.text
+    assert address in rendered.sms and rendered.sms.endswith("change your password.") and len(rendered.sms) <= 160
+
+
+def test_a_sign_in_announced_before_devices_were_remembered_does_not_claim_a_new_device() -> None:
+    rendered = render("LoginSucceeded", {"address": "1.2.3.4"}, "en")
+    assert rendered.subject == "New sign-in to your account" and "new device" not in rendered.text + rendered.sms
+    assert "1.2.3.4" in rendered.text and "change your password" in rendered.text
 
 
 def test_backoff_doubles_and_is_capped() -> None:
