@@ -1,4 +1,5 @@
-"""Savings goals: progress, the on-track status and the monthly suggestion; contributions as commands (202)."""
+"""Savings goals: progress, the on-track status and the monthly suggestion; contributions and withdrawals as
+commands (202)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,19 @@ class ContributionIn(Schema):
             check_contribution_date(value)
 
 
+class WithdrawalIn(Schema):
+    """Money taken out of a goal: in the goal's currency by default, else converted at the ECB rate of its day."""
+
+    amount = AmountText(required=True)
+    currency = Currency(load_default=None)
+    withdrawn_on = fields.Date(load_default=None)
+
+    @validates("withdrawn_on")
+    def _past(self, value: dt.date | None, **_: object) -> None:
+        if value is not None:
+            check_contribution_date(value)
+
+
 class GoalOut(Schema):
     """A goal and where it stands."""
 
@@ -107,8 +121,10 @@ class GoalOut(Schema):
     planned = fields.Nested(MoneyOut, metadata={"description": "what the linear plan expects saved by today"})
     months_left = fields.Integer()
     suggested_monthly_contribution = fields.Nested(MoneyOut)
-    reached_at = fields.String(allow_none=True)
+    reached_at = fields.String(allow_none=True, metadata={
+        "description": "when savings first met the target; kept as history if a withdrawal takes them below it"})
     pending_contributions = fields.Integer()
+    pending_withdrawals = fields.Integer()
 
 
 class GoalList(Schema):
@@ -119,27 +135,29 @@ class GoalList(Schema):
 
 
 class ContributionAccepted(Schema):
-    """A contribution accepted for processing."""
+    """A contribution or withdrawal accepted for processing."""
 
     id = fields.String()
     status = fields.String()
 
 
 class ContributionOut(Schema):
-    """A contribution: as given, and as counted in the goal's currency."""
+    """A contribution or withdrawal: as given, and as counted in the goal's currency (amounts are positive)."""
 
     id = fields.String()
-    status = fields.String()
+    kind = fields.String(metadata={"description": "contribution (adds to saved) or withdrawal (takes from it)"})
+    status = fields.String(metadata={"description": "pending, recorded or rejected (see reject_reason)"})
+    reject_reason = fields.String(allow_none=True)
     amount = fields.Nested(MoneyOut)
     original = fields.Nested(MoneyOut)
     rate = fields.String(allow_none=True)
     rate_date = fields.String(allow_none=True)
-    contributed_on = fields.String()
+    contributed_on = fields.String(metadata={"description": "the day of the contribution or withdrawal"})
     user_id = fields.String()
 
 
 class ContributionList(Schema):
-    """A goal's contributions, newest first."""
+    """A goal's contributions and withdrawals, newest first."""
 
     items = fields.List(fields.Nested(ContributionOut))
     next_cursor = fields.String(allow_none=True)
@@ -159,12 +177,13 @@ def goal_out(view: GoalView) -> dict:
             "status": p.status, "planned": money(p.planned, currency), "months_left": p.months_left,
             "suggested_monthly_contribution": money(p.monthly, currency),
             "reached_at": goal.reached_at.isoformat() if goal.reached_at else None,
-            "pending_contributions": view.pending}
+            "pending_contributions": view.pending, "pending_withdrawals": view.pending_withdrawals}
 
 
 def contribution_out(row: GoalContribution, currency: str) -> dict:
-    """A contribution as the API shows it."""
-    return {"id": str(row.id), "status": row.status, "amount": money(row.amount, currency),
+    """A contribution or withdrawal as the API shows it."""
+    return {"id": str(row.id), "kind": row.kind, "status": row.status, "reject_reason": row.reject_reason,
+            "amount": money(row.amount, currency),
             "original": money(row.original_amount, row.original_currency),
             "rate": str(row.fx_rate) if row.fx_rate is not None else None,
             "rate_date": row.fx_rate_date.isoformat() if row.fx_rate_date else None,
@@ -172,7 +191,7 @@ def contribution_out(row: GoalContribution, currency: str) -> dict:
 
 
 def send_to_pool(actor: str) -> goals.SendCommand:
-    """Sends a command to the pool that records contributions (confirmed by RabbitMQ)."""
+    """Sends a command to the pool that records contributions and withdrawals (confirmed by RabbitMQ)."""
     def send(command: dict) -> None:
         wiring.broker().send_command("categorization", actor, command)
     return send
@@ -243,6 +262,29 @@ class GoalContributions(MethodView):
 
     @blp.response(200, ContributionList)
     def get(self, goal_id: uuid.UUID) -> dict:
-        """The goal's latest 200 contributions, newest first: pending or recorded, with any conversion."""
+        """The goal's latest 200 contributions and withdrawals (`kind`), newest first: pending, recorded or rejected
+        (with `reject_reason`), with any conversion."""
         goal, rows = goals.list_contributions(current_caller(), goal_id, wiring.uow())
         return {"items": [contribution_out(r, goal.currency) for r in rows], "next_cursor": None}
+
+
+@blp.route("/<uuid:goal_id>/withdrawals")
+class GoalWithdrawals(MethodView):
+    """Money taken out of a goal."""
+
+    decorators = [auth_required()]
+
+    @blp.arguments(WithdrawalIn)
+    @blp.response(202, ContributionAccepted)
+    def post(self, data: dict, goal_id: uuid.UUID) -> tuple[dict, int, dict]:
+        """Withdraw from a goal (202: the pool takes it out; the same Idempotency-Key again changes nothing).
+        At most what is saved, less withdrawals still pending (422 on amount otherwise); if by the time the pool
+        records it it is more than is saved, it is kept as `rejected` with a reason and saved is unchanged.
+        Another currency is converted at the ECB rate of `withdrawn_on` (default today, or up to 7 days before it;
+        422 on currency without one, never 1:1). A reached goal keeps `reached_at` as history (it is announced
+        once, ever); its saved, percent, status and monthly suggestion follow the withdrawal."""
+        withdrawal_id, _ = goals.submit_goal_withdrawal(
+            current_caller(), goal_id, data, request.headers.get("Idempotency-Key"), wiring.uow(),
+            send_to_pool("record_goal_withdrawal_command"), default_rates())
+        location = url_for("goals.GoalById", goal_id=goal_id)
+        return {"id": str(withdrawal_id), "status": "pending"}, 202, {"Location": location}

@@ -74,6 +74,8 @@ class GroupOut(Schema):
     suggested_monthly_contribution = fields.Nested(MoneyOut, allow_none=True)
     reached_at = fields.String(allow_none=True)
     members = fields.List(fields.Nested(MemberProgressOut))
+    former_members_total = fields.Nested(MoneyOut, metadata={
+        "description": "what members who have left put in: still counted in total, no longer listed"})
     pending_contributions = fields.Integer()
     sequence = fields.Integer(metadata={"description": "recorded contributions; live updates carry the same count"})
 
@@ -97,6 +99,7 @@ def group_out(view: GroupView) -> dict:
             "reached_at": group.reached_at.isoformat() if group.reached_at else None,
             "members": [{"user_id": str(m.user_id), "name": m.name, "role": m.role, "total": money(m.total, currency),
                          "percent": str(m.percent), "contributions": m.contributions} for m in view.members],
+            "former_members_total": money(view.former_members_total, currency),
             "pending_contributions": view.pending, "sequence": view.sequence}
 
 
@@ -146,6 +149,22 @@ class GroupMembers(MethodView):
     def post(self, data: dict, group_id: uuid.UUID) -> dict:
         """Invite a registered user of any household (the group's creator only)."""
         return group_out(groups.add_member(current_caller(), group_id, data["email"], wiring.uow()))
+
+
+@blp.route("/<uuid:group_id>/members/<uuid:user_id>")
+class GroupMemberById(MethodView):
+    """One person in a group."""
+
+    decorators = [auth_required(personal=True)]
+
+    @blp.response(204)
+    def delete(self, group_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Leave a group (your own user id) or, as its creator, remove another member. What they contributed stays
+        in the group's total (shown as `former_members_total`); they no longer see the group (404), contribute to
+        it or get its live updates and notifications, and an open live socket of theirs is closed. The creator
+        cannot leave (409: groups cannot be deleted); a member removing someone else gets 403; a group you are no
+        member of, or a user who is no member of it, 404."""
+        groups.remove_member(current_caller(), group_id, user_id, wiring.uow())
 
 
 @blp.route("/<uuid:group_id>/contributions")

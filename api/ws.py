@@ -4,8 +4,11 @@ The handshake is checked BEFORE the upgrade, so a refusal is a plain HTTP answer
 401 for a missing, malformed, expired, revoked or non-access token, 404 for a group the caller is no member
 of (or that does not exist), 503 when this process cannot reach the live feed. After the upgrade the server
 sends a `snapshot` (the group as GET /groups/{id} shows it), then one message per event of that group
-(`GroupContributionAdded`, `GroupMemberAdded`), and `resync` if the feed was interrupted. The socket is
-closed with 1008 (policy violation) when the access token expires: reconnect with a fresh one.
+(`GroupContributionAdded`, `GroupMemberAdded`, `GroupMemberRemoved`), and `resync` if the feed was interrupted.
+The socket is closed with 1008 (policy violation) when the access token expires (reconnect with a fresh one) and
+when the caller is no longer a member: right after the `GroupMemberRemoved` naming them (a member who left or was
+removed gets nothing more of the group), or when membership, checked again after every `resync` (an interrupted
+feed may have missed that event), is gone.
 
 Each open socket holds one gunicorn thread (gthread worker) for its lifetime; see the README.
 """
@@ -103,8 +106,29 @@ def _drain(ws: Server) -> None:
         pass
 
 
-def _snapshot(caller: Caller, group_id: uuid.UUID) -> str:
-    return json.dumps({"type": "snapshot", "group": group_out(groups.get_group(caller, group_id, wiring.uow()))})
+def _snapshot(caller: Caller, group_id: uuid.UUID) -> str | None:
+    """The group as GET shows it, or None if the caller is no longer a member (removed since the handshake)."""
+    try:
+        view = groups.get_group(caller, group_id, wiring.uow())
+    except NotFound:
+        return None
+    return json.dumps({"type": "snapshot", "group": group_out(view)})
+
+
+def _still_member(text: str, caller: Caller, group_id: uuid.UUID) -> bool:
+    """Whether the caller may go on hearing of the group after this message: not once it says they are removed,
+    nor after a resync (which may have missed that) when SQL says they are no member any more."""
+    message = json.loads(text)
+    if message.get("type") == "GroupMemberRemoved":
+        return message.get("member_id") != str(caller.user_id)
+    if message.get("type") == "resync":
+        return _snapshot(caller, group_id) is not None
+    return True
+
+
+def _leave(ws: Server) -> None:
+    """Close the socket of someone who is no longer a member."""
+    ws.close(reason=POLICY_VIOLATION, message="you are no longer a member of this group")
 
 
 @sock.route("/ws/groups/<uuid:group_id>", bp=bp)
@@ -113,8 +137,11 @@ def group_updates(ws: Server, group_id: uuid.UUID) -> None:
     caller: Caller = g.live_caller
     expires_at: int = g.live_expires_at
     with live_feed().subscribe(str(group_id)) as subscription:
-        # Subscribed first, read second: whatever commits after the snapshot arrives as an event.
-        ws.send(_snapshot(caller, group_id))
+        # Subscribed first, read second: whatever commits after the snapshot (a removal too) arrives as an event.
+        if (snapshot := _snapshot(caller, group_id)) is None:
+            _leave(ws)
+            return
+        ws.send(snapshot)
         while True:
             if time.time() >= expires_at:
                 ws.close(reason=POLICY_VIOLATION, message="the access token expired; reconnect with a fresh one")
@@ -122,6 +149,9 @@ def group_updates(ws: Server, group_id: uuid.UUID) -> None:
             text = subscription.get(POLL_SECONDS)
             if text is not None:
                 ws.send(text)
+                if not _still_member(text, caller, group_id):
+                    _leave(ws)
+                    return
             _drain(ws)
 
 

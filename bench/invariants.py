@@ -172,7 +172,8 @@ def goals_match(engine: Engine, users: list[User]) -> list[Violation]:
             found.append(Violation("contribution recorded once", f"goal {u.goal_id}: {len(rows)} rows for "
                                                                  f"{len(u.contributions)} accepted"))
         [(saved, target, event)] = _rows(engine, """
-            SELECT coalesce(sum(c.amount) FILTER (WHERE c.status = 'recorded'), 0), g.target_amount,
+            SELECT coalesce(sum(CASE WHEN c.kind = 'withdrawal' THEN -c.amount ELSE c.amount END)
+                            FILTER (WHERE c.status = 'recorded'), 0), g.target_amount,
                    g.reached_event_id::text
             FROM goals g LEFT JOIN goal_contributions c ON c.goal_id = g.id WHERE g.id = :g
             GROUP BY g.id""", g=u.goal_id)

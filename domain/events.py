@@ -43,9 +43,12 @@ EXCHANGE_OF: dict[str, str] = {
     "GoalUpdated": "finance.goals",
     "GoalDeleted": "finance.goals",
     "GoalContributed": "finance.goals",
+    "GoalWithdrawalRecorded": "finance.goals",
+    "GoalWithdrawalRejected": "finance.goals",
     "GoalReached": "finance.goals",
     "GroupCreated": "finance.groups",
     "GroupMemberAdded": "finance.groups",
+    "GroupMemberRemoved": "finance.groups",
     "GroupContributionAdded": "finance.groups",
     "AnomalyDetected": "finance.insights",
 }

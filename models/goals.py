@@ -6,13 +6,15 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import RATE, Amount, Base, Created, UUIDPk
 
-#: A contribution waits as "pending" until its pool records it ("recorded").
-CONTRIBUTION_STATUSES = ("pending", "recorded")
+#: A contribution waits as "pending" until its pool records it ("recorded") or refuses it ("rejected", with a reason).
+CONTRIBUTION_STATUSES = ("pending", "recorded", "rejected")
+#: Money put into a goal, or taken out of it: amounts are positive either way, the kind gives the direction.
+GOAL_MOVEMENT_KINDS = ("contribution", "withdrawal")
 
 
 class Goal(Base):
@@ -47,18 +49,23 @@ class ContributionColumns:
     correlation_id: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[Created]
     recorded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Why the pool refused it (status "rejected"): e.g. a withdrawal larger than what was saved by then.
+    reject_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class GoalContribution(ContributionColumns, Base):
-    """Money put toward a goal; its id is the command's, so a redelivered command counts once."""
+    """Money put toward a goal or taken out of it; its id is the command's, so a redelivered command counts once."""
 
     __tablename__ = "goal_contributions"
     __table_args__ = (UniqueConstraint("goal_id", "idempotency_key"),
-                      Index("ix_goal_contributions_goal_status", "goal_id", "status"))
+                      Index("ix_goal_contributions_goal_status", "goal_id", "status"),
+                      CheckConstraint("kind IN ('contribution', 'withdrawal')", name="ck_goal_contributions_kind"))
     id: Mapped[UUIDPk]
     goal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("goals.id", ondelete="CASCADE"))
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    #: "contribution" adds `amount` to what is saved, "withdrawal" takes it out (one of GOAL_MOVEMENT_KINDS).
+    kind: Mapped[str] = mapped_column(String(12), default="contribution", server_default="contribution")
 
 
 class SavingsGroup(Base):

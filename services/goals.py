@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -20,7 +20,7 @@ from domain.periods import add_months
 from models.goals import Goal, GoalContribution
 from services.context import Caller
 from services.contributions import ContributionCommand, command_fields, row_values
-from services.errors import Invalid, NotFound
+from services.errors import Conflict, Invalid, NotFound
 from services.uow import UnitOfWork
 
 #: Sends a command to its pool; raises when RabbitMQ did not confirm it.
@@ -151,29 +151,46 @@ class GoalView:
 
     goal: Goal
     progress: Progress
+    #: Contributions still on their way to the pool.
     pending: int
+    #: Withdrawals still on their way to the pool.
+    pending_withdrawals: int = 0
 
 
-def _totals(goal_ids: list[uuid.UUID], uow: UnitOfWork) -> dict[uuid.UUID, tuple[Decimal, int]]:
-    """Per goal: the recorded savings and how many contributions are still pending."""
+@dataclass(frozen=True)
+class Totals:
+    """A goal's recorded savings (contributions less withdrawals) and what is still pending."""
+
+    saved: Decimal = Decimal(0)
+    pending: int = 0
+    pending_withdrawals: int = 0
+    #: The sum of the pending withdrawals: what may not be withdrawn again meanwhile.
+    withdrawing: Decimal = Decimal(0)
+
+
+def _totals(goal_ids: list[uuid.UUID], uow: UnitOfWork) -> dict[uuid.UUID, Totals]:
+    """Per goal: the recorded savings and the contributions and withdrawals still pending."""
     if not goal_ids:
         return {}
-    recorded = GoalContribution.status == "recorded"
+    c = GoalContribution
+    recorded, pending, out = c.status == "recorded", c.status == "pending", c.kind == "withdrawal"
     rows = uow.session.execute(select(
-        GoalContribution.goal_id, func.coalesce(func.sum(case((recorded, GoalContribution.amount), else_=0)), 0),
-        func.count().filter(GoalContribution.status == "pending"),
-    ).where(GoalContribution.goal_id.in_(goal_ids)).group_by(GoalContribution.goal_id))
-    return {goal_id: (Decimal(saved), pending) for goal_id, saved, pending in rows}
+        c.goal_id, func.coalesce(func.sum(case((recorded & out, -c.amount), (recorded, c.amount), else_=0)), 0),
+        func.count().filter(pending & ~out), func.count().filter(pending & out),
+        func.coalesce(func.sum(c.amount).filter(pending & out), 0),
+    ).where(c.goal_id.in_(goal_ids)).group_by(c.goal_id))
+    return {goal_id: Totals(Decimal(saved), pending_in, pending_out, Decimal(withdrawing))
+            for goal_id, saved, pending_in, pending_out, withdrawing in rows}
 
 
-def _view(goal: Goal, totals: dict[uuid.UUID, tuple[Decimal, int]], on: dt.date) -> GoalView:
-    saved, pending = totals.get(goal.id, (Decimal(0), 0))
-    return GoalView(goal, progress(goal.target_amount, saved, goal.currency, goal.created_at.date(),
-                                   goal.target_date, on), pending)
+def _view(goal: Goal, totals: dict[uuid.UUID, Totals], on: dt.date) -> GoalView:
+    t = totals.get(goal.id, Totals())
+    return GoalView(goal, progress(goal.target_amount, t.saved, goal.currency, goal.created_at.date(),
+                                   goal.target_date, on), t.pending, t.pending_withdrawals)
 
 
 def _saved(goal_id: uuid.UUID, uow: UnitOfWork) -> Decimal:
-    return _totals([goal_id], uow).get(goal_id, (Decimal(0), 0))[0]
+    return _totals([goal_id], uow).get(goal_id, Totals()).saved
 
 
 def _event(goal: Goal, type: str, payload: dict[str, Any], user_id: uuid.UUID | None, correlation_id: str,
@@ -287,24 +304,57 @@ def reach_goal(goal: Goal, saved: Decimal, cause: Event, uow: UnitOfWork) -> boo
     return True
 
 
-# --- contributions: sent as commands, recorded once -----------------------------------------------------------
+# --- contributions and withdrawals: sent as commands, recorded once -----------------------------------------
 
 
 @dataclass(frozen=True)
 class RecordGoalContribution(ContributionCommand):
     """The command: count this contribution toward its goal."""
 
+    #: The row's kind: what the pool records (the command's type says it; the payload stays the same shape).
+    kind: ClassVar[str] = "contribution"
+
     goal_id: str
 
 
+@dataclass(frozen=True)
+class RecordGoalWithdrawal(RecordGoalContribution):
+    """The command: take this withdrawal out of its goal, unless it is more than is saved by then."""
+
+    kind: ClassVar[str] = "withdrawal"
+
+
 def goal_command(row: GoalContribution, currency: str) -> RecordGoalContribution:
-    """The command that records a contribution (also what a redelivery carries)."""
-    return RecordGoalContribution(goal_id=str(row.goal_id), **command_fields(row, currency))
+    """The command that records a contribution or a withdrawal (also what a redelivery carries)."""
+    command = RecordGoalWithdrawal if row.kind == "withdrawal" else RecordGoalContribution
+    return command(goal_id=str(row.goal_id), **command_fields(row, currency))
 
 
-def _known_goal_key(goal_id: uuid.UUID, key: str, uow: UnitOfWork) -> uuid.UUID | None:
-    return uow.session.scalar(select(GoalContribution.id).where(
-        GoalContribution.goal_id == goal_id, GoalContribution.idempotency_key == key))
+def _known_goal_key(goal_id: uuid.UUID, key: str, kind: str, uow: UnitOfWork) -> uuid.UUID | None:
+    """The movement this Idempotency-Key already names; Conflict when it names one of the other kind."""
+    known = uow.session.execute(select(GoalContribution.id, GoalContribution.kind).where(
+        GoalContribution.goal_id == goal_id, GoalContribution.idempotency_key == key)).first()
+    if known is not None and known.kind != kind:
+        raise Conflict(f"this Idempotency-Key already names a {known.kind} to this goal; use another key",
+                       field="Idempotency-Key")
+    return known.id if known is not None else None
+
+
+def _submit(caller: Caller, goal: Goal, kind: str, on: dt.date, key: str | None, converted: Converted,
+            uow: UnitOfWork, send: SendCommand) -> tuple[uuid.UUID, bool]:
+    """Keep a movement as pending and send its command; (id, created). Nothing stays if sending fails."""
+    row = GoalContribution(id=uuid.uuid4(), goal_id=goal.id, household_id=goal.household_id, kind=kind,
+                           user_id=caller.user_id, contributed_on=on, status="pending", idempotency_key=key,
+                           correlation_id=caller.correlation_id, **contribution_fields(converted))
+    uow.session.add(row)
+    try:
+        uow.session.flush()
+    except IntegrityError:
+        uow.session.rollback()
+        return _known_goal_key(goal.id, key or "", kind, uow) or row.id, False
+    send(goal_command(row, goal.currency).to_dict())
+    uow.commit()
+    return row.id, True
 
 
 def submit_goal_contribution(caller: Caller, goal_id: uuid.UUID, data: dict[str, Any], key: str | None,
@@ -313,62 +363,115 @@ def submit_goal_contribution(caller: Caller, goal_id: uuid.UUID, data: dict[str,
     check_idempotency_key(key)
     with uow:
         goal = _goal(caller, goal_id, uow)
-        if key and (known := _known_goal_key(goal.id, key, uow)):
+        if key and (known := _known_goal_key(goal.id, key, "contribution", uow)):
             return known, False
         on = data.get("contributed_on") or today()
         converted = convert_contribution(data["amount"], data.get("currency") or goal.currency, goal.currency, on,
                                          rates)
-        row = GoalContribution(id=uuid.uuid4(), goal_id=goal.id, household_id=goal.household_id,
-                               user_id=caller.user_id, contributed_on=on, status="pending", idempotency_key=key,
-                               correlation_id=caller.correlation_id, **contribution_fields(converted))
-        uow.session.add(row)
-        try:
-            uow.session.flush()
-        except IntegrityError:
-            uow.session.rollback()
-            return _known_goal_key(goal.id, key or "", uow) or row.id, False
-        send(goal_command(row, goal.currency).to_dict())
-        uow.commit()
-        return row.id, True
+        return _submit(caller, goal, "contribution", on, key, converted, uow, send)
+
+
+def withdrawable(totals: Totals) -> Decimal:
+    """What may still be withdrawn: the savings recorded, less the withdrawals on their way."""
+    return max(totals.saved - totals.withdrawing, Decimal(0))
+
+
+def submit_goal_withdrawal(caller: Caller, goal_id: uuid.UUID, data: dict[str, Any], key: str | None,
+                           uow: UnitOfWork, send: SendCommand, rates: Rates) -> tuple[uuid.UUID, bool]:
+    """Accept a withdrawal of at most what is saved (less withdrawals still pending) as pending and send it to its
+    pool; (id, created). Invalid on `amount` when it is more; nothing stays if sending fails."""
+    check_idempotency_key(key)
+    with uow:
+        # Locked: two withdrawals submitted at once each see the other's pending row, so together they cannot
+        # pass a check that each passes alone.
+        goal = _goal(caller, goal_id, uow, lock=True)
+        if key and (known := _known_goal_key(goal.id, key, "withdrawal", uow)):
+            return known, False
+        on = data.get("withdrawn_on") or today()
+        converted = convert_contribution(data["amount"], data.get("currency") or goal.currency, goal.currency, on,
+                                         rates)
+        available = withdrawable(_totals([goal.id], uow).get(goal.id, Totals()))
+        if converted.amount > available:
+            raise Invalid(f"more than is saved: at most {format_amount(available, goal.currency)} {goal.currency} "
+                          "can be withdrawn now (what is saved, less withdrawals still pending)", field="amount")
+        return _submit(caller, goal, "withdrawal", on, key, converted, uow, send)
 
 
 def _row_values(cmd: RecordGoalContribution) -> dict[str, Any]:
-    return {**row_values(cmd), "goal_id": uuid.UUID(cmd.goal_id)}
+    return {**row_values(cmd), "goal_id": uuid.UUID(cmd.goal_id), "kind": cmd.kind}
+
+
+def _claim(cmd: RecordGoalContribution, uow: UnitOfWork) -> tuple[Goal, GoalContribution] | None:
+    """The locked goal and the command's pending row, or None when there is nothing (more) to do."""
+    goal = uow.session.scalar(select(Goal).where(Goal.id == uuid.UUID(cmd.goal_id)).with_for_update(key_share=True))
+    if goal is None or str(goal.household_id) != cmd.household_id:
+        return None  # the goal was deleted while the command was on its way
+    # The API inserts the pending row before it sends the command; if its commit is still in flight this
+    # insert waits for it, then does nothing. Any other conflict (the key is another's) leaves no row.
+    uow.session.execute(insert(GoalContribution).values(**_row_values(cmd)).on_conflict_do_nothing())
+    row = uow.session.scalar(select(GoalContribution).where(GoalContribution.id == uuid.UUID(cmd.contribution_id))
+                             .with_for_update().execution_options(populate_existing=True))
+    if row is None or row.status != "pending" or row.goal_id != goal.id or row.kind != cmd.kind:
+        return None
+    return goal, row
+
+
+def _moved(goal: Goal, row: GoalContribution, saved: Decimal) -> dict[str, Any]:
+    """What a contribution's or withdrawal's event says: the money moved and where the goal stands after it."""
+    return {"contribution_id": str(row.id), "amount": format_amount(row.amount, goal.currency),
+            "currency": goal.currency, "original_amount": format_amount(row.original_amount, row.original_currency),
+            "original_currency": row.original_currency, "saved": format_amount(saved, goal.currency),
+            "target": format_amount(goal.target_amount, goal.currency),
+            "percent": str(percent_of(saved, goal.target_amount))}
 
 
 def record_goal_contribution(cmd: RecordGoalContribution, uow: UnitOfWork) -> bool:
     """Count a contribution toward its goal and announce it; GoalReached the first time the target is met.
     Safe to run twice: a contribution counts once. False when there was nothing (more) to do."""
     with uow:
-        goal = uow.session.scalar(select(Goal).where(Goal.id == uuid.UUID(cmd.goal_id))
-                                  .with_for_update(key_share=True))
-        if goal is None or str(goal.household_id) != cmd.household_id:
-            return False  # the goal was deleted while the contribution was on its way
-        # The API inserts the pending row before it sends the command; if its commit is still in flight this
-        # insert waits for it, then does nothing. Any other conflict (the key is another's) leaves no row.
-        uow.session.execute(insert(GoalContribution).values(**_row_values(cmd)).on_conflict_do_nothing())
-        row = uow.session.scalar(select(GoalContribution).where(GoalContribution.id == uuid.UUID(cmd.contribution_id))
-                                 .with_for_update().execution_options(populate_existing=True))
-        if row is None or row.status != "pending" or row.goal_id != goal.id:
+        if (claimed := _claim(cmd, uow)) is None:
             return False
+        goal, row = claimed
         row.status, row.recorded_at = "recorded", dt.datetime.now(dt.UTC)
         uow.session.flush()
         saved = _saved(goal.id, uow)
-        contributed = _event(goal, "GoalContributed", {
-            "contribution_id": str(row.id), "amount": format_amount(row.amount, goal.currency),
-            "currency": goal.currency, "original_amount": format_amount(row.original_amount, row.original_currency),
-            "original_currency": row.original_currency, "saved": format_amount(saved, goal.currency),
-            "target": format_amount(goal.target_amount, goal.currency),
-            "percent": str(percent_of(saved, goal.target_amount))}, row.user_id, row.correlation_id, str(row.id))
+        contributed = _event(goal, "GoalContributed", _moved(goal, row, saved), row.user_id, row.correlation_id,
+                             str(row.id))
         uow.emit(contributed)
         reach_goal(goal, saved, contributed, uow)
         uow.commit()
         return True
 
 
+def record_goal_withdrawal(cmd: RecordGoalWithdrawal, uow: UnitOfWork) -> bool:
+    """Take a withdrawal out of its goal (GoalWithdrawalRecorded), or, when it is more than is saved by now, keep it
+    as rejected with the reason (GoalWithdrawalRejected): saved never goes below zero. A goal once reached stays
+    announced (reached_at is history); its status and percent follow the savings. Safe to run twice."""
+    with uow:
+        # The goal's row lock (taken in _claim) serializes the movements of one goal, so the savings read below
+        # include every withdrawal recorded before this one.
+        if (claimed := _claim(cmd, uow)) is None:
+            return False
+        goal, row = claimed
+        saved, now = _saved(goal.id, uow), dt.datetime.now(dt.UTC)
+        if row.amount > saved:
+            row.status, row.recorded_at = "rejected", now
+            row.reject_reason = (f"more than is saved: {format_amount(saved, goal.currency)} {goal.currency} by "
+                                 "the time it was recorded")
+            uow.emit(_event(goal, "GoalWithdrawalRejected", {**_moved(goal, row, saved),
+                                                             "reason": row.reject_reason},
+                            row.user_id, row.correlation_id, str(row.id)))
+        else:
+            row.status, row.recorded_at = "recorded", now
+            uow.emit(_event(goal, "GoalWithdrawalRecorded", _moved(goal, row, saved - row.amount), row.user_id,
+                            row.correlation_id, str(row.id)))
+        uow.commit()
+        return True
+
+
 def list_contributions(caller: Caller, goal_id: uuid.UUID, uow: UnitOfWork, limit: int = 200
                        ) -> tuple[Goal, list[GoalContribution]]:
-    """A goal's contributions, newest first."""
+    """A goal's contributions and withdrawals, newest first."""
     with uow:
         goal = _goal(caller, goal_id, uow)
         rows = list(uow.session.scalars(select(GoalContribution).where(GoalContribution.goal_id == goal.id)

@@ -60,17 +60,27 @@ class GroupView:
     pending: int
     #: How many contributions are recorded (the sequence number of the latest live update).
     sequence: int
+    #: What members who have left put in: still counted in the group's total, no longer listed.
+    former_members_total: Decimal = Decimal(0)
 
 
 def _personal_household(user_id: uuid.UUID, uow: UnitOfWork) -> uuid.UUID:
     return uow.session.scalar(select(User.household_id).where(User.id == user_id))
 
 
-def _group(caller: Caller, group_id: uuid.UUID, uow: UnitOfWork, *, lock: bool = False) -> SavingsGroup:
-    """A group the caller is a member of; NotFound for any other id (whether it exists or not)."""
+def _group(caller: Caller, group_id: uuid.UUID, uow: UnitOfWork, *, lock: bool = False,
+           hold_membership: bool = False) -> SavingsGroup:
+    """A group the caller is a member of; NotFound for any other id (whether it exists or not).
+
+    `lock` serializes changes to the group; `hold_membership` keeps the caller's membership from being removed
+    until this transaction ends (a removal waits for it, then finds what it accepted)."""
     query = select(SavingsGroup).join(GroupMember).where(SavingsGroup.id == group_id,
                                                          GroupMember.user_id == caller.user_id)
-    group = uow.session.scalar(query.with_for_update(of=SavingsGroup, key_share=True) if lock else query)
+    if lock:
+        query = query.with_for_update(of=SavingsGroup, key_share=True)
+    elif hold_membership:
+        query = query.with_for_update(of=GroupMember, key_share=True, read=True)
+    group = uow.session.scalar(query)
     if group is None:
         raise NotFound("no such group")
     return group
@@ -103,7 +113,8 @@ def _view(group: SavingsGroup, uow: UnitOfWork) -> GroupView:
         members.append(MemberProgress(user_id, name, role, total, percent_of(total, group.target_amount), count))
     saved = sum((total for total, _ in totals.values()), Decimal(0))
     shown = progress(group.target_amount, saved, group.currency, group.created_at.date(), group.target_date, today())
-    return GroupView(group, shown, members, pending, sum(count for _, count in totals.values()))
+    former = saved - sum((m.total for m in members), Decimal(0))
+    return GroupView(group, shown, members, pending, sum(count for _, count in totals.values()), former)
 
 
 def create_group(caller: Caller, name: str, target: str, currency: str, target_date: dt.date | None,
@@ -162,6 +173,33 @@ def add_member(caller: Caller, group_id: uuid.UUID, email: str, uow: UnitOfWork)
         return _view(group, uow)
 
 
+def remove_member(caller: Caller, group_id: uuid.UUID, user_id: uuid.UUID, uow: UnitOfWork) -> None:
+    """A member leaves (user_id is the caller's own) or the creator removes another member. What they contributed
+    stays in the group's total; they no longer see the group, contribute to it or hear of it. The creator cannot
+    leave (Conflict); anyone else removing another is Forbidden; a non-member of the group is NotFound."""
+    with uow:
+        group = _group(caller, group_id, uow, lock=True)
+        leaving = user_id == caller.user_id
+        if leaving and group.creator_id == caller.user_id:
+            raise Conflict("the group's creator cannot leave it: a group always has its creator (groups cannot be "
+                           "deleted); remove the other members instead")
+        if not leaving and group.creator_id != caller.user_id:
+            raise Forbidden("only the group's creator removes other members; a member may only leave")
+        # Waits for contributions the member is submitting (each holds their membership row), so every one the API
+        # accepted was accepted while they were a member and is counted; none can be accepted after.
+        member = uow.session.get(GroupMember, (group.id, user_id), with_for_update=True)
+        if member is None:
+            raise NotFound("no such member of this group", field="user_id")
+        name = uow.session.scalar(select(User.name).where(User.id == user_id))
+        uow.session.delete(member)
+        uow.session.flush()
+        uow.emit(_event(group, "GroupMemberRemoved", {
+            "member_id": str(user_id), "member_name": name, "removed_by": str(caller.user_id),
+            "reason": "left" if leaving else "removed"}, _personal_household(caller.user_id, uow), caller.user_id,
+            caller.correlation_id))
+        uow.commit()
+
+
 # --- contributions: sent as commands, recorded once -----------------------------------------------------------
 
 
@@ -188,7 +226,7 @@ def submit_group_contribution(caller: Caller, group_id: uuid.UUID, data: dict[st
     """Accept a member's contribution as pending and send it to its pool; (id, created)."""
     check_idempotency_key(key)
     with uow:
-        group = _group(caller, group_id, uow)
+        group = _group(caller, group_id, uow, hold_membership=True)
         if key and (known := _known_key(group.id, caller.user_id, key, uow)):
             return known, False
         on = data.get("contributed_on") or today()
@@ -213,28 +251,55 @@ def _row_values(cmd: RecordGroupContribution) -> dict[str, Any]:
     return {**row_values(cmd), "group_id": uuid.UUID(cmd.group_id)}
 
 
+def _contributor(view: GroupView, user_id: uuid.UUID, uow: UnitOfWork) -> tuple[str, Decimal, Decimal]:
+    """(name, total, percent of the target) of whoever made a contribution, member or former member."""
+    mine = next((m for m in view.members if m.user_id == user_id), None)
+    if mine is not None:
+        return mine.name, mine.total, mine.percent
+    total = uow.session.scalar(select(func.coalesce(func.sum(GroupContribution.amount), 0)).where(
+        GroupContribution.group_id == view.group.id, GroupContribution.user_id == user_id,
+        GroupContribution.status == "recorded")) or Decimal(0)
+    name = uow.session.scalar(select(User.name).where(User.id == user_id)) or ""
+    return name, Decimal(total), percent_of(Decimal(total), view.group.target_amount)
+
+
+def _claim(cmd: RecordGroupContribution, group: SavingsGroup, uow: UnitOfWork) -> GroupContribution | None:
+    """The command's row, locked, if it is still pending; None when it was recorded or rejected already. A row the
+    pool has to create itself (the API's commit never landed) for someone who is no member is rejected here."""
+    created = uow.session.scalar(insert(GroupContribution).values(**_row_values(cmd)).on_conflict_do_nothing()
+                                 .returning(GroupContribution.id)) is not None
+    row = uow.session.scalar(select(GroupContribution).where(
+        GroupContribution.id == uuid.UUID(cmd.contribution_id)).with_for_update()
+        .execution_options(populate_existing=True))
+    if row is None or row.status != "pending" or row.group_id != group.id:
+        return None
+    # A row the API kept was accepted while its maker was a member (a removal waits for submissions in flight):
+    # accepted is never lost, even if they have left since.
+    if created and uow.session.get(GroupMember, (group.id, row.user_id)) is None:
+        row.status, row.recorded_at = "rejected", dt.datetime.now(dt.UTC)
+        row.reject_reason = "not a member of this group"
+    return row
+
+
 def record_group_contribution(cmd: RecordGroupContribution, uow: UnitOfWork) -> bool:
     """Count a member's contribution, announce it live (GroupContributionAdded) and, the first time the group's
     total meets the target, GoalReached. Safe to run twice: a contribution counts once."""
     with uow:
         group = uow.session.scalar(select(SavingsGroup).where(SavingsGroup.id == uuid.UUID(cmd.group_id))
                                    .with_for_update(key_share=True))
-        if group is None or uow.session.get(GroupMember, (group.id, uuid.UUID(cmd.user_id))) is None:
-            return False  # the group is gone, or the person is no member of it
-        uow.session.execute(insert(GroupContribution).values(**_row_values(cmd)).on_conflict_do_nothing())
-        row = uow.session.scalar(select(GroupContribution).where(
-            GroupContribution.id == uuid.UUID(cmd.contribution_id)).with_for_update()
-            .execution_options(populate_existing=True))
-        if row is None or row.status != "pending" or row.group_id != group.id:
-            return False
+        if group is None or (row := _claim(cmd, group, uow)) is None:
+            return False  # the group is gone, or the contribution was recorded or rejected already
+        if row.status == "rejected":
+            uow.commit()
+            return True
         row.status, row.recorded_at = "recorded", dt.datetime.now(dt.UTC)
         uow.session.flush()
         view = _view(group, uow)
-        mine = next(m for m in view.members if m.user_id == row.user_id)
+        name, member_total, member_percent = _contributor(view, row.user_id, uow)
         added = _event(group, "GroupContributionAdded", {
-            "contribution_id": str(row.id), "user_id": str(row.user_id), "member_name": mine.name,
+            "contribution_id": str(row.id), "user_id": str(row.user_id), "member_name": name,
             "amount": format_amount(row.amount, group.currency), "currency": group.currency,
-            "member_total": format_amount(mine.total, group.currency), "member_percent": str(mine.percent),
+            "member_total": format_amount(member_total, group.currency), "member_percent": str(member_percent),
             "total": format_amount(view.progress.saved, group.currency),
             "target": format_amount(group.target_amount, group.currency), "percent": str(view.progress.percent),
             "reached": view.progress.saved >= group.target_amount, "sequence": view.sequence,

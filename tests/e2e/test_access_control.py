@@ -124,11 +124,13 @@ ENDPOINTS: dict[tuple[str, str], Policy] = {
     ("DELETE", "/api/v1/goals/{goal_id}"): HOUSEHOLD,
     ("GET", "/api/v1/goals/{goal_id}/contributions"): HOUSEHOLD,
     ("POST", "/api/v1/goals/{goal_id}/contributions"): HOUSEHOLD,
+    ("POST", "/api/v1/goals/{goal_id}/withdrawals"): HOUSEHOLD,
     # Groups belong to people, not households: members of any household see them, nobody else does (404).
     ("GET", "/api/v1/groups"): PERSONAL,
     ("POST", "/api/v1/groups"): PERSONAL,
     ("GET", "/api/v1/groups/{group_id}"): PERSONAL,
     ("POST", "/api/v1/groups/{group_id}/members"): PERSONAL,
+    ("DELETE", "/api/v1/groups/{group_id}/members/{user_id}"): PERSONAL,
     ("POST", "/api/v1/groups/{group_id}/contributions"): PERSONAL,
     ("GET", "/api/v1/notifications"): HOUSEHOLD,
     # Your own notifications and preferences: a viewer may mark hers read and choose her channels.
@@ -321,6 +323,7 @@ def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
         ("POST", "/api/v1/goals"): GOAL,
         ("PATCH", "/api/v1/goals/{goal_id}"): {"name": "Renamed goal"},
         ("POST", "/api/v1/goals/{goal_id}/contributions"): {"amount": "1.00"},
+        ("POST", "/api/v1/goals/{goal_id}/withdrawals"): {"amount": "1.00"},
         ("POST", "/api/v1/groups"): GROUP,
         ("POST", "/api/v1/groups/{group_id}/members"): {"email": world.users["erin"]["email"]},
         ("POST", "/api/v1/groups/{group_id}/contributions"): {"amount": "1.00"},

@@ -1,7 +1,8 @@
 """Bad input on the goals and group challenge endpoints answers 4xx in the one error shape, names the field and
-changes nothing: zero, negative, too many decimals and unknown currencies for targets and contributions, dates
-outside their window, another household's goal or a group one is not a member of (404), a member who is not
-the creator inviting (403), a member invited twice (409).
+changes nothing: zero, negative, too many decimals and unknown currencies for targets, contributions and
+withdrawals, a withdrawal of more than is saved, dates outside their window, another household's goal or a group
+one is not a member of (404), a member who is not the creator inviting or removing someone else (403), a member
+invited twice or the creator leaving (409).
 
 Alice (base EUR) makes the requests; bob owns the foreign goal and group; carol (base JPY) is a member of
 alice's group. Each case compares a snapshot of everything these requests could have changed, from SQL and
@@ -195,6 +196,35 @@ def _cases() -> list[Any]:
     add("JPY goal contribution with decimals", "POST", f"{GOALS}/{{jpy_goal}}/contributions", {"amount": "10.5"},
         field="amount")
 
+    # POST /goals/{id}/withdrawals (alice's goal has nothing saved: any valid amount is more than is saved)
+    withdrawals = f"{GOALS}/{{goal}}/withdrawals"
+    add("withdrawal without amount", "POST", withdrawals, {}, field="amount")
+    for what, amount in target_amounts:
+        add(f"withdrawal amount {what}", "POST", withdrawals, {"amount": amount}, field="amount")
+    for what, code in BAD_CURRENCIES:
+        add(f"withdrawal currency {what}", "POST", withdrawals, {"amount": "10.00", "currency": code},
+            field="currency")
+    add("withdrawal in a currency without an ECB rate", "POST", withdrawals,
+        {"amount": "10.00", "currency": "ARS", "withdrawn_on": "2026-10-15"}, field="currency")
+    add("withdrawal in JPY with decimals", "POST", withdrawals, {"amount": "10.5", "currency": "JPY"},
+        field="amount")
+    add("withdrawal of more than is saved", "POST", withdrawals, CONTRIBUTION, field="amount")
+    add("JPY goal withdrawal of more than is saved", "POST", f"{GOALS}/{{jpy_goal}}/withdrawals", {"amount": "1"},
+        field="amount")
+    for what, day in [("tomorrow", (TODAY + dt.timedelta(days=1)).isoformat()), ("before 1900", "1899-12-31"),
+                      ("not a date", "last week"), ("a number", 20260101)]:
+        add(f"withdrawal dated {what}", "POST", withdrawals, {"amount": "10.00", "withdrawn_on": day},
+            field="withdrawn_on")
+    for sneaked in ("user_id", "status", "id", "kind", "contributed_on"):
+        add(f"withdrawal setting {sneaked}", "POST", withdrawals, {"amount": "10.00", sneaked: "x"}, field=sneaked)
+    add("withdrawal with a too long Idempotency-Key", "POST", withdrawals, CONTRIBUTION, field="Idempotency-Key",
+        headers={"Idempotency-Key": "k" * 201})
+    add("withdrawal from another household's goal", "POST", f"{GOALS}/{{bob_goal}}/withdrawals", CONTRIBUTION,
+        status=404)
+    add("withdrawal from an unknown goal", "POST", f"{GOALS}/{UNKNOWN_ID}/withdrawals", CONTRIBUTION, status=404)
+    add("withdrawal from a malformed goal id", "POST", f"{GOALS}/not-a-uuid/withdrawals", CONTRIBUTION, status=404)
+    add("withdrawal by a stranger (bob from alice's goal)", "POST", withdrawals, CONTRIBUTION, status=404, who="bob")
+
     # GET /groups/{id} and POST /groups/{id}/members
     members = f"{GROUPS}/{{group}}/members"
     add("GET a group one is no member of", "GET", f"{GROUPS}/{{bob_group}}", status=404)
@@ -210,6 +240,17 @@ def _cases() -> list[Any]:
         status=404)
     add("invite by a member who is not the creator", "POST", members, {"email": "{bob_email}"}, status=403,
         who="carol")
+
+    # DELETE /groups/{id}/members/{user_id}
+    add("a member removing the creator", "DELETE", f"{members}/{{alice_id}}", status=403, who="carol")
+    add("a member removing someone who is no member", "DELETE", f"{members}/{{bob_id}}", status=403, who="carol")
+    add("the creator leaving", "DELETE", f"{members}/{{alice_id}}", status=409)
+    add("removing someone who is no member", "DELETE", f"{members}/{{bob_id}}", status=404, field="user_id")
+    add("removing an unknown user", "DELETE", f"{members}/{UNKNOWN_ID}", status=404, field="user_id")
+    add("removing a malformed user id", "DELETE", f"{members}/not-a-uuid", status=404)
+    add("removing from another's group", "DELETE", f"{GROUPS}/{{bob_group}}/members/{{bob_id}}", status=404)
+    add("leaving another's group", "DELETE", f"{GROUPS}/{{bob_group}}/members/{{alice_id}}", status=404)
+    add("removing from an unknown group", "DELETE", f"{GROUPS}/{UNKNOWN_ID}/members/{{carol_id}}", status=404)
     return cases
 
 
@@ -217,7 +258,8 @@ def _cases() -> list[Any]:
 def test_bad_input_is_refused_and_changes_nothing(world: World, who: str, method: str, path: str, body: Any,
                                                   status: int, field: str | None, headers: dict[str, str]) -> None:
     """The request answers `status` in the one error shape naming `field`, and nothing changed."""
-    ids = {**world.ids, **{f"{name}_email": me["email"] for name, me in world.users.items()}}
+    ids = {**world.ids, **{f"{name}_email": me["email"] for name, me in world.users.items()},
+           **{f"{name}_id": me["id"] for name, me in world.users.items()}}
     before = _state(world)
     r = world.clients[who].request(method, path.format_map(ids), json=_resolve(body, ids), headers=headers)
     assert_refused(r, status, field)

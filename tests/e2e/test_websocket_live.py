@@ -2,7 +2,8 @@
 
 Each web process binds its own exclusive queue to the groups exchange, so a member connected to either process
 sees a contribution made through either; a socket of another group sees nothing of it; a missing, bad,
-revoked or non-access token is refused before the upgrade (401), a non-member's too (404).
+revoked or non-access token is refused before the upgrade (401), a non-member's too (404); a member removed from the
+group is told, then cut off.
 """
 
 from __future__ import annotations
@@ -171,3 +172,41 @@ def test_the_socket_closes_with_a_policy_violation_when_the_token_expires(stack:
         assert int.from_bytes(frame.data[:2], "big") == 1008, frame.data
     finally:
         hang_up(ws)
+
+
+def next_of_type(ws: websocket.WebSocket, deadline: float, type_: str) -> dict:
+    """The next message of one type, before a monotonic deadline."""
+    while True:
+        ws.settimeout(max(deadline - time.monotonic(), 0.001))
+        message = json.loads(ws.recv())
+        if message["type"] == type_:
+            return message
+
+
+def test_a_removed_member_is_told_then_cut_off_while_the_others_hear_of_it(
+        stack: Stack, second_web: str, sockets: list[websocket.WebSocket]) -> None:
+    """Ann (first web process) removes Ben (listening on the second): both sockets get GroupMemberRemoved; Ben's
+    is then closed with 1008 and he cannot reconnect (404), while Ann's goes on with the group's updates."""
+    ann, ann_me = register(stack.url)
+    ben, ben_me = register(stack.url)
+    gid = new_group(ann, ben_me)
+    ann_ws, _ = connect(stack.url, gid, ann)
+    ben_ws, _ = connect(second_web, gid, ben)
+    sockets += [ann_ws, ben_ws]
+
+    r = ann.request("DELETE", f"{GROUPS}/{gid}/members/{ben_me['id']}")
+    assert r.status_code == 204, r.text
+    deadline = time.monotonic() + 5
+    for ws in (ann_ws, ben_ws):
+        removed = next_of_type(ws, deadline, "GroupMemberRemoved")
+        assert (removed["group_id"], removed["member_id"], removed["removed_by"], removed["reason"]) == (
+            gid, ben_me["id"], ann_me["id"], "removed")
+    ben_ws.settimeout(5)
+    opcode, frame = ben_ws.recv_data_frame(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(frame.data[:2], "big") == 1008, frame.data
+    assert refused(second_web, gid, token_of(ben)) == 404
+
+    r = ann.post(f"{GROUPS}/{gid}/contributions", {"amount": "1.00"})
+    assert r.status_code == 202, r.text
+    assert next_event(ann_ws, time.monotonic() + 5, r.json()["id"])["total"] == "1.00"
