@@ -20,7 +20,7 @@ from models.messaging import OutboxEvent
 from services.fx_rates import default_rates
 from services.goals import goal_command
 from tests.e2e.test_bad_input import assert_refused
-from tests.e2e.test_goals import GOALS, contribute, create_goal, reached_events, today
+from tests.e2e.test_goals import GOALS, contribute, create_goal, move, reached_events, settled, today
 from tests.support.client import ApiClient
 from tests.support.stack import Stack, wait_for
 
@@ -29,20 +29,7 @@ pytestmark = pytest.mark.e2e
 
 def withdraw(client: ApiClient, goal_id: str, amount: str, key: str | None = None, **extra: str) -> str:
     """Withdraw from a goal (202); the withdrawal's id."""
-    headers = {"Idempotency-Key": key} if key else {}
-    r = client.post(f"{GOALS}/{goal_id}/withdrawals", {"amount": amount, **extra}, headers=headers)
-    assert r.status_code == 202, r.text
-    assert r.json()["status"] == "pending" and r.headers["Location"].endswith(f"{GOALS}/{goal_id}")
-    return r.json()["id"]
-
-
-def settled(client: ApiClient, goal_id: str, saved: str) -> dict:
-    """The goal once nothing is pending and it shows `saved`."""
-    def check() -> dict | None:
-        goal = client.get(f"{GOALS}/{goal_id}").json()
-        idle = goal["pending_contributions"] == 0 and goal["pending_withdrawals"] == 0
-        return goal if idle and goal["saved"]["amount"] == saved else None
-    return wait_for(check, timeout=15, what=f"goal {goal_id} to show {saved} saved")
+    return move(client, goal_id, "withdrawals", amount, key, **extra)
 
 
 def events_of(goal_id: str, type_: str) -> list[dict]:

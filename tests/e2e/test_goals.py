@@ -40,20 +40,26 @@ def create_goal(client: ApiClient, amount: str, target_date: dt.date, currency: 
     return r.json()
 
 
-def contribute(client: ApiClient, goal_id: str, amount: str, key: str | None = None, **extra: str) -> str:
-    """Contribute to a goal (202); the contribution's id."""
+def move(client: ApiClient, goal_id: str, kind: str, amount: str, key: str | None = None, **extra: str) -> str:
+    """Put money into a goal or take it out (`kind`: contributions or withdrawals), 202; the movement's id."""
     headers = {"Idempotency-Key": key} if key else {}
-    r = client.post(f"{GOALS}/{goal_id}/contributions", {"amount": amount, **extra}, headers=headers)
+    r = client.post(f"{GOALS}/{goal_id}/{kind}", {"amount": amount, **extra}, headers=headers)
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "pending" and r.headers["Location"].endswith(f"{GOALS}/{goal_id}")
     return r.json()["id"]
 
 
+def contribute(client: ApiClient, goal_id: str, amount: str, key: str | None = None, **extra: str) -> str:
+    """Contribute to a goal (202); the contribution's id."""
+    return move(client, goal_id, "contributions", amount, key, **extra)
+
+
 def settled(client: ApiClient, goal_id: str, saved: str) -> dict:
-    """The goal once no contribution is pending and it shows `saved`."""
+    """The goal once nothing is pending (contributions or withdrawals) and it shows `saved`."""
     def check() -> dict | None:
         goal = client.get(f"{GOALS}/{goal_id}").json()
-        return goal if goal["pending_contributions"] == 0 and goal["saved"]["amount"] == saved else None
+        idle = goal["pending_contributions"] == 0 and goal["pending_withdrawals"] == 0
+        return goal if idle and goal["saved"]["amount"] == saved else None
     return wait_for(check, timeout=15, what=f"goal {goal_id} to show {saved} saved")
 
 
