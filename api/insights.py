@@ -177,7 +177,7 @@ def forecast_out(view: insights.ForecastView) -> dict:
 def forecast_picture(view: insights.ForecastView, fmt: str) -> bytes:
     """The forecast drawn: month-end balances of the last year, then the expected balance with its interval."""
     f = view.forecast
-    history = month_end_balances(view.history, view.balance, f.as_of, CHART_HISTORY_MONTHS)
+    history = month_end_balances(view.flows, view.balance, f.as_of, CHART_HISTORY_MONTHS)
     ahead = [(_month_end(m.month), m.balance.low, m.balance.expected, m.balance.high) for m in f.months]
     return forecast_chart("Balance forecast", view.currency, history, ahead, fmt)
 

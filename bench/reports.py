@@ -1,6 +1,7 @@
 """Report benchmarks: a household with 1,000,000 transactions over four years (four accounts in two currencies,
 36 categories in a hierarchy, income, expenses and transfers), its aggregates rebuilt from SQL, then the monthly
-report, 24-month trends and the yearly report timed over HTTP, and how fast one new transaction reaches a report.
+report, 24-month trends, the yearly report, a chart, recurring payments and the forecast timed over HTTP, and how
+fast one new transaction reaches a report.
 
 Run: `make bench` (or `python -m bench.reports`).
 """
@@ -161,7 +162,9 @@ def reports_benchmark(url: str, web: int | None = None) -> dict:
             ("monthly report", "/api/v1/reports/monthly", {"month": MONTH}, SAMPLES),
             ("24-month trends", "/api/v1/insights/trends", {"months": 24, "to": MONTH}, SAMPLES),
             ("yearly report", "/api/v1/reports/yearly", {"year": 2025}, SAMPLES // 3),
-            ("monthly report as PNG", "/api/v1/reports/monthly.png", {"month": MONTH}, SAMPLES // 3)):
+            ("monthly report as PNG", "/api/v1/reports/monthly.png", {"month": MONTH}, SAMPLES // 3),
+            ("recurring payments", "/api/v1/insights/recurring", {}, SAMPLES // 10),
+            ("forecast", "/api/v1/insights/forecast", {}, SAMPLES // 10)):
         figures[name] = _time(_login(url, me["email"]), path, params, samples, web)
     return {"transactions": HOUSEHOLD_ROWS, "accounts": len(accounts), "categories": len(categories),
             "seconds_to_fill": round(filled, 1), "seconds_to_rebuild_aggregates": round(rebuilt, 1),

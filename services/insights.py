@@ -15,13 +15,12 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, NamedTuple, cast
 
-import sqlalchemy as sa
-from sqlalchemy import ARRAY, Date, Select, String, TextClause, Uuid, any_, bindparam, func, select, text, tuple_
+from sqlalchemy import ARRAY, Select, TextClause, Uuid, any_, bindparam, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.events import Event
 from domain.insights.anomalies import DUPLICATE_WINDOW_DAYS, Finding, Spending, examine
-from domain.insights.forecast import Forecast, forecast
+from domain.insights.forecast import Forecast, forecast_from
 from domain.insights.history import Txn
 from domain.insights.payees import payee_key
 from domain.insights.recurring import Recurring, find_recurring
@@ -31,6 +30,7 @@ from models.anomalies import Anomaly
 from models.ledger import Account, Category, Transaction
 from services.context import Caller
 from services.fx_rates import offline_rate
+from services.insights_history import read_history
 from services.transaction_queries import MAX_LIMIT, decode_cursor, encode_cursor
 from services.uow import UnitOfWork
 
@@ -410,37 +410,6 @@ def list_anomalies(caller: Caller, kind: str | None, cursor: str | None, limit: 
 # --- recurring payments and the forecast -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class History:
-    """A household's income and spending in its base currency, and what had to be left out."""
-
-    txns: list[Txn]
-    #: Transactions without a conversion into the base currency (yet): left out, never counted 1:1.
-    unconverted: int
-
-
-#: A household's recorded income and expenses since a day, each as the driver's tuple (id as text, day, amount in
-#: the base currency, that currency, type, payee, category name).
-_BASE_HISTORY = _live(select(
-    sa.cast(Transaction.id, String), Transaction.occurred_on, Transaction.base_amount, Transaction.base_currency,
-    Transaction.type, Transaction.payee, Category.name,
-).outerjoin(Category, Category.id == Transaction.category_id), bindparam("household_id", type_=Uuid)).where(
-    Transaction.type.in_(("expense", "income")), Transaction.occurred_on >= bindparam("since", type_=Date))
-
-
-def base_history(caller: Caller, since: dt.date, uow: UnitOfWork) -> History:
-    """The household's recorded income and expenses since a day, in its base currency (transfers excluded)."""
-    # Two years of a large household are hundreds of thousands of rows: the driver's tuples, no Row or ORM object
-    # for each (three quarters of the time of GET /insights/recurring went there), amounts quantized once per value.
-    result = uow.session.connection().execute(_BASE_HISTORY, {"household_id": caller.household_id, "since": since})
-    rows: list[tuple] = result.cursor.fetchall()
-    result.close()
-    base, make = caller.base_currency, tuple.__new__
-    txns = [make(Txn, (ident, day, _quantized(amount, base), kind, payee, category))
-            for ident, day, amount, currency, kind, payee, category in rows if amount is not None and currency == base]
-    return History(txns, len(rows) - len(txns))
-
-
 def _since(on: dt.date) -> dt.date:
     index = on.year * 12 + on.month - 1 - HISTORY_MONTHS
     return dt.date(index // 12, index % 12 + 1, 1)
@@ -460,8 +429,8 @@ def recurring_payments(caller: Caller, uow: UnitOfWork, on: dt.date | None = Non
     """Recurring payments and income found in the last two years, active ones first."""
     on = on or today(caller)
     with uow:
-        history = base_history(caller, _since(on), uow)
-    found = find_recurring([t for t in history.txns if t.occurred_on <= on])
+        history = read_history(caller, _since(on), on, uow)
+    found = find_recurring(history.summary.txns)
     found.sort(key=lambda r: not r.active_on(on))
     return RecurringView(on, caller.base_currency, found, history.unconverted)
 
@@ -476,8 +445,8 @@ class ForecastView:
     #: Accounts whose balance has no rate into the base currency today: left out of the balance.
     accounts_left_out: list[uuid.UUID]
     unconverted: int
-    #: The history it was computed from (base currency).
-    history: list[Txn]
+    #: Month -> income less spending (base currency), for the chart of past month-end balances.
+    flows: dict[dt.date, Decimal]
 
 
 def _balance(caller: Caller, on: dt.date, uow: UnitOfWork) -> tuple[Decimal, list[uuid.UUID]]:
@@ -497,7 +466,7 @@ def forecast_for(caller: Caller, uow: UnitOfWork, on: dt.date | None = None) -> 
     """Income, spending and balance for the next three months with their 90% intervals."""
     on = on or today(caller)
     with uow:
-        history = base_history(caller, _since(on), uow)
+        history = read_history(caller, _since(on), on, uow)
         balance, left_out = _balance(caller, on, uow)
-    return ForecastView(forecast(history.txns, on, balance), caller.base_currency, balance, left_out,
-                        history.unconverted, history.txns)
+    return ForecastView(forecast_from(history.summary, on, balance), caller.base_currency, balance, left_out,
+                        history.unconverted, history.flows)

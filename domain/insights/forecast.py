@@ -60,6 +60,25 @@ class Forecast:
 
 
 @dataclass(frozen=True)
+class Summary:
+    """A history as the forecast reads it: the transactions of every payee that may be recurring (those of a payee
+    charged too often to recur, `may_recur`, may be left out), the monthly totals of all, and the first day."""
+
+    txns: list[Txn]
+    #: (month, type) -> the sum of every transaction of that type in that month, recurring or not.
+    totals: dict[tuple[dt.date, str], Decimal]
+    first_day: dt.date | None
+
+    @classmethod
+    def of(cls, history: list[Txn]) -> Summary:
+        """The summary of a whole history (every transaction kept)."""
+        totals: dict[tuple[dt.date, str], Decimal] = defaultdict(Decimal)
+        for txn in history:
+            totals[(month_of(txn.occurred_on), txn.type)] += txn.amount
+        return cls(history, dict(totals), min((t.occurred_on for t in history), default=None))
+
+
+@dataclass(frozen=True)
 class Seasonal:
     """A monthly series' model: the recent level, an offset per calendar month, the residuals' deviation."""
 
@@ -115,14 +134,15 @@ def _fit_point(series: list[Decimal], months: list[dt.date]) -> Seasonal:
     return Seasonal(level, {m: shrink * (_mean(v) - overall) for m, v in by_month.items()}, Decimal(0), len(series))
 
 
-def monthly_rest(history: list[Txn], recurring_keys: set[tuple[str, str]], months: list[dt.date], kind: str,
+def monthly_rest(summary: Summary, recurring_keys: set[tuple[str, str]], months: list[dt.date], kind: str,
                  ) -> list[Decimal]:
-    """Per month, the sum of `kind` transactions that belong to no recurring payment."""
-    totals: dict[dt.date, Decimal] = defaultdict(Decimal)
-    for txn in history:
-        if txn.type == kind and (txn.payee_key, txn.type) not in recurring_keys:
-            totals[month_of(txn.occurred_on)] += txn.amount
-    return [totals[m] for m in months]
+    """Per month, the sum of `kind` transactions that belong to no recurring payment: the month's total less the
+    recurring ones (all of which the summary holds)."""
+    recurring: dict[dt.date, Decimal] = defaultdict(Decimal)
+    for txn in summary.txns:
+        if txn.type == kind and (txn.payee_key, txn.type) in recurring_keys:
+            recurring[month_of(txn.occurred_on)] += txn.amount
+    return [summary.totals.get((m, kind), Decimal(0)) - recurring[m] for m in months]
 
 
 def _recurring_sum(items: list[Recurring], kind: str, start: dt.date, end: dt.date) -> Decimal:
@@ -133,14 +153,18 @@ def forecast(history: list[Txn], as_of: dt.date, balance: Decimal, horizon: int 
     """Income, spending and balance for the `horizon` calendar months after `as_of`'s month, from the balance on
     `as_of`: active recurring payments at their current price on their expected dates, plus the seasonal average
     of everything else, each month's interval widened by the spread of past residuals (summed for the balance)."""
-    known = [t for t in history if t.occurred_on <= as_of]
-    everything = find_recurring(known)
+    return forecast_from(Summary.of([t for t in history if t.occurred_on <= as_of]), as_of, balance, horizon)
+
+
+def forecast_from(summary: Summary, as_of: dt.date, balance: Decimal, horizon: int = 3) -> Forecast:
+    """`forecast` from a summary of the history up to `as_of` (nothing later)."""
+    everything = find_recurring(summary.txns)
     active = [r for r in everything if r.active_on(as_of)]
     keys = {(r.payee_key, r.type) for r in everything}
     current, incomplete = month_of(as_of), month_of(as_of + dt.timedelta(days=1))
-    first = max(add_months(incomplete, -HISTORY_MONTHS), _first_full_month(known, incomplete))
+    first = max(add_months(incomplete, -HISTORY_MONTHS), _first_full_month(summary.first_day, incomplete))
     past = months_between(first, add_months(incomplete, -1)) if first < incomplete else []
-    models = {kind: fit_seasonal(monthly_rest(known, keys, past, kind), past) for kind in TYPES}
+    models = {kind: fit_seasonal(monthly_rest(summary, keys, past, kind), past) for kind in TYPES}
     month_end = current.replace(day=days_in_month(current.year, current.month))
     left = Decimal((month_end - as_of).days) / days_in_month(current.year, current.month)
     opening = balance + _flows(active, models, as_of + dt.timedelta(days=1), month_end, current, left)
@@ -158,9 +182,9 @@ def forecast(history: list[Txn], as_of: dt.date, balance: Decimal, horizon: int 
     return Forecast(as_of, months, active, len(past))
 
 
-def _first_full_month(history: list[Txn], current: dt.date) -> dt.date:
+def _first_full_month(first_day: dt.date | None, current: dt.date) -> dt.date:
     """The first month the history covers (nearly) whole: a history starting late in a month skips that month."""
-    start = min((t.occurred_on for t in history), default=current)
+    start = first_day or current
     return month_of(start) if start.day <= 7 else add_months(month_of(start), 1)
 
 
@@ -177,16 +201,21 @@ def _band(recurring: Decimal, model: Seasonal, month: dt.date) -> Band:
     return Band(recurring + max(expected - spread, Decimal(0)), recurring + expected, recurring + expected + spread)
 
 
-def month_end_balances(history: list[Txn], balance: Decimal, on: dt.date, months: int,
-                       ) -> list[tuple[dt.date, Decimal]]:
-    """Today's balance and the balance at the end of each of the last `months` months, oldest first: walked back
-    from today's by the net flows of the months after each."""
+def monthly_flows(history: list[Txn]) -> dict[dt.date, Decimal]:
+    """Month -> income less spending in it."""
     flows: dict[dt.date, Decimal] = defaultdict(Decimal)
     for t in history:
         flows[month_of(t.occurred_on)] += t.amount if t.type == "income" else -t.amount
+    return dict(flows)
+
+
+def month_end_balances(flows: dict[dt.date, Decimal], balance: Decimal, on: dt.date, months: int,
+                       ) -> list[tuple[dt.date, Decimal]]:
+    """Today's balance and the balance at the end of each of the last `months` months, oldest first: walked back
+    from today's by the net flows (`monthly_flows`) of the months after each."""
     points, month = [(on, balance)], month_of(on)
     for _ in range(months):
-        balance -= flows[month]  # undo this month: the balance at the end of the one before
+        balance -= flows.get(month, Decimal(0))  # undo this month: the balance at the end of the one before
         points.append((month - dt.timedelta(days=1), balance))
         month = add_months(month, -1)
     return sorted(points)

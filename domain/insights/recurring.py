@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -63,6 +64,17 @@ class Recurring:
             step += 1
             day = _step(self.cadence, self.next_date, step)
         return dates
+
+
+#: The fewest days between two charges that any cadence accepts (a weekly one's shortest gap).
+SHORTEST_GAP = min(accepted.start for accepted, _ in CADENCES.values())
+
+
+def may_recur(charges: int, span_days: int) -> bool:
+    """Whether so many charges of one payee within `span_days` can form a recurring payment at all: a cadence needs
+    FIT_SHARE of the gaps between them to be at least SHORTEST_GAP days, and all the gaps fit in the span. A payee
+    charged more often (groceries, coffee) is ruled out by its count alone, so its charges need not be read."""
+    return SHORTEST_GAP * math.ceil(FIT_SHARE * (charges - 1)) <= span_days
 
 
 def find_recurring(history: Iterable[Txn]) -> list[Recurring]:

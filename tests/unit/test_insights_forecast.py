@@ -7,7 +7,7 @@ import datetime as dt
 import random
 from decimal import Decimal
 
-from domain.insights.forecast import backtest, fit_seasonal, forecast, month_end_balances
+from domain.insights.forecast import backtest, fit_seasonal, forecast, month_end_balances, monthly_flows
 from domain.insights.history import Txn
 from domain.periods import add_months, month_of, months_between
 
@@ -119,6 +119,6 @@ def test_backtest_scores_held_back_months() -> None:
 def test_month_end_balances_walk_back_from_today() -> None:
     history = [Txn("s", dt.date(2026, 10, 1), Decimal("100.00"), "income"),
                Txn("a", dt.date(2026, 10, 20), Decimal("30.00")), Txn("b", dt.date(2026, 11, 3), Decimal("5.00"))]
-    assert month_end_balances(history, Decimal("500.00"), dt.date(2026, 11, 10), 2) == [
+    assert month_end_balances(monthly_flows(history), Decimal("500.00"), dt.date(2026, 11, 10), 2) == [
         (dt.date(2026, 9, 30), Decimal("435.00")), (dt.date(2026, 10, 31), Decimal("505.00")),
         (dt.date(2026, 11, 10), Decimal("500.00"))]

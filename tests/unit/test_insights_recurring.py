@@ -4,10 +4,14 @@ date and amount, and a price increase flagged."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import math
 from decimal import Decimal
 
+import pytest
+
 from domain.insights.history import Txn
-from domain.insights.recurring import cadence_of, detect, find_recurring, price_levels
+from domain.insights.recurring import FIT_SHARE, cadence_of, detect, find_recurring, may_recur, price_levels
 from domain.periods import add_months
 
 
@@ -113,3 +117,18 @@ def test_expected_dates_between_two_days() -> None:
 def test_price_levels_refuse_two_unstable_segments() -> None:
     assert price_levels([Decimal("10"), Decimal("30"), Decimal("50")]) is None
     assert price_levels([Decimal("10"), Decimal("10"), Decimal("12")]) == (Decimal("12"), Decimal("10"))
+
+
+@pytest.mark.parametrize("charges", [4, 5, 9, 40, 201])
+def test_may_recur_is_the_tightest_count_a_cadence_allows(charges: int) -> None:
+    """Given the shortest span in which `charges` can still be weekly (three in four gaps of five days, the rest on
+    the same day), detection finds them recurring and may_recur agrees; one day less and may_recur rules them out,
+    so a payee it rules out never needs to be read."""
+    fitting = math.ceil(FIT_SHARE * (charges - 1))
+    gaps = [5] * fitting + [0] * (charges - 1 - fitting)
+    dates = list(itertools.accumulate(gaps, lambda day, gap: day + dt.timedelta(days=gap),
+                                      initial=dt.date(2025, 1, 6)))
+    span = (dates[-1] - dates[0]).days
+
+    assert detect([Txn(str(n), d, Decimal("9.99"), "expense", "Gym") for n, d in enumerate(dates)]) is not None
+    assert may_recur(charges, span) and not may_recur(charges, span - 1)
