@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text  # isort: skip
 
 from bench import faults, invariants  # isort: skip
 from bench.common import OUT, machine  # isort: skip
-from bench.workload import Load, User, contribute, import_statement, setup_users  # isort: skip
+from bench.workload import Load, User, contribute, import_statement, setup_users, withdraw  # isort: skip
 from tests.support import rabbit_admin  # isort: skip
 from tests.support.cli import run_cli  # isort: skip
 from tests.support.fake_fx import FakeFx  # isort: skip
@@ -151,8 +151,9 @@ def _schedule(plan: Plan, keeper: faults.PoolKeeper, proxies: faults.Proxies, fa
                faults.at(0.10 * s, stop, lambda: faults.fail_fx(fakes.fx, log, 0.3 * s)),
                faults.at(0.45 * s, stop, lambda: faults.fail_email(fakes.sendgrid, log, 0.25 * s)),
                faults.at(0.40 * s, stop, lambda: [import_statement(u, load.tally) for u in users[:2]])]
-    for share in (0.2, 0.5, 0.8):
+    for share in (0.2, 0.5, 0.8, 0.9):  # four contributions and a withdrawal: the goal's target is met once
         threads.append(faults.at(share * s, stop, lambda: [contribute(u, load.tally) for u in users]))
+    threads.append(faults.at(0.6 * s, stop, lambda: [withdraw(u, load.tally) for u in users]))
     return threads
 
 
@@ -242,7 +243,8 @@ def report(result: dict[str, Any]) -> str:
 INVARIANTS = ("accepted transaction recorded", "recorded once", "balance equals SQL sum", "converted, never 1:1",
               "budget counts each transaction once", "budget total (Redis) equals SQL",
               "budget total (API) equals SQL", "each threshold alerted once", "BudgetThresholdCrossed notified once",
-              "accepted contribution recorded", "contribution recorded once", "goal reached announced once",
+              "accepted contribution recorded", "contribution recorded once",
+              "goal saved (API) equals what was accepted", "goal reached announced once",
               "GoalReached notified once", "import rows recorded once", "email sent at most once",
               "email delivered", "every event published",
               "each event audited once", "nothing dead-lettered", "reconcile finds nothing")

@@ -162,7 +162,8 @@ def _notified_once(engine: Engine, u: User, event_ids: list[str], kind: str) -> 
 
 
 def goals_match(engine: Engine, users: list[User]) -> list[Violation]:
-    """Every accepted contribution counted once; a goal reached is announced once."""
+    """Every accepted contribution and withdrawal counted once (a withdrawal taken out); a goal reached is announced
+    once."""
     found = []
     for u in users:
         rows = dict(_rows(engine, "SELECT id::text, status FROM goal_contributions WHERE goal_id = :g", g=u.goal_id))
@@ -177,6 +178,11 @@ def goals_match(engine: Engine, users: list[User]) -> list[Violation]:
                    g.reached_event_id::text
             FROM goals g LEFT JOIN goal_contributions c ON c.goal_id = g.id WHERE g.id = :g
             GROUP BY g.id""", g=u.goal_id)
+        accepted = sum((Decimal(amount) for amount in u.contributions.values()), Decimal(0))
+        shown = Decimal(u.client.get(f"/api/v1/goals/{u.goal_id}").json()["saved"]["amount"])
+        if not shown == saved == accepted:
+            found.append(Violation("goal saved (API) equals what was accepted",
+                                   f"goal {u.goal_id}: API {shown}, SQL {saved}, accepted {accepted}"))
         [(announced,)] = _rows(engine, "SELECT count(*) FROM outbox WHERE envelope->>'type' = 'GoalReached' "
                                        "AND envelope->'payload'->>'goal_id' = :g", g=u.goal_id)
         if announced != (1 if saved >= target else 0) or (event is None) != (saved < target):

@@ -1,4 +1,5 @@
-"""The chaos run's load: users posting transactions, contributing to goals and importing a statement over HTTP.
+"""The chaos run's load: users posting transactions, contributing to goals (and withdrawing from them) and
+importing a statement over HTTP.
 
 Every write carries an Idempotency-Key and is retried with the same key until it is accepted (or the run gives
 up on it), as a careful client does through an outage; what was accepted (2xx) is recorded for the checks.
@@ -23,6 +24,8 @@ from tests.support.client import ApiClient, register
 DAY = "2026-10-15"
 GOAL_TARGET = Decimal("300.00")
 CONTRIBUTION = Decimal("100.00")
+#: Taken out of each goal once it holds at least that much (its contributions then bring it to the target anyway).
+WITHDRAWAL = Decimal("50.00")
 IMPORT_ROWS = 40
 #: How long one write is retried before the client gives up on it.
 GIVE_UP_SECONDS = 90.0
@@ -38,7 +41,7 @@ class User:
     budget_id: str
     goal_id: str
     transactions: dict[str, str] = field(default_factory=dict)  # id -> amount, accepted
-    contributions: dict[str, str] = field(default_factory=dict)
+    contributions: dict[str, str] = field(default_factory=dict)  # id -> amount (a withdrawal's negative), accepted
     imports: list[str] = field(default_factory=list)
 
 
@@ -124,6 +127,32 @@ def contribute(user: User, tally: Tally) -> None:
                                                timeout=10), tally, key, time.monotonic() + GIVE_UP_SECONDS)
     if answer is not None:
         user.contributions[answer["id"]] = str(CONTRIBUTION)
+
+
+def withdraw(user: User, tally: Tally) -> None:
+    """One withdrawal from the user's goal, once the goal shows that much saved (a valid request, not refused),
+    retried with its key until accepted."""
+    deadline = time.monotonic() + GIVE_UP_SECONDS
+    while _saved(user) < WITHDRAWAL:
+        if time.monotonic() > deadline:
+            tally.gave_up(f"withdrawal from {user.goal_id}")
+            return
+        time.sleep(0.5)
+    key = uuid.uuid4().hex
+    path = f"/api/v1/goals/{user.goal_id}/withdrawals"
+    answer = _attempt(lambda: user.client.post(path, {"amount": str(WITHDRAWAL)}, headers={"Idempotency-Key": key},
+                                               timeout=10), tally, key, deadline)
+    if answer is not None:
+        user.contributions[answer["id"]] = str(-WITHDRAWAL)
+
+
+def _saved(user: User) -> Decimal:
+    """What the user's goal shows saved (0 while the API cannot say)."""
+    try:
+        r = user.client.get(f"/api/v1/goals/{user.goal_id}", timeout=10)
+    except requests.RequestException:
+        return Decimal(0)
+    return Decimal(r.json()["saved"]["amount"]) if r.ok else Decimal(0)
 
 
 def import_statement(user: User, tally: Tally) -> None:
