@@ -224,10 +224,10 @@ def report(result: dict[str, Any]) -> str:
                   f"{load['contributions_accepted']} contributions, {load['imports_accepted']} imports accepted; "
                   f"quiet after {result['seconds_to_quiet']} s", ""]
     violations = result["violations"]
-    lines.append(f"{'invariant':<40}violations")
+    lines.append(f"{'invariant':<44}violations")
     for name in INVARIANTS:
         hits = [v for v in violations if v["invariant"] == name]
-        lines.append(f"{name:<40}{len(hits)}")
+        lines.append(f"{name:<44}{len(hits)}")
     others = [v for v in violations if v["invariant"] not in INVARIANTS]
     for v in [*[v for v in violations if v["invariant"] in INVARIANTS], *others][:40]:
         lines.append(f"  {v['invariant']}: {v['detail']}")
