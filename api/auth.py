@@ -16,6 +16,7 @@ from flask_jwt_extended import (
 )
 from marshmallow import Schema, fields, validate
 
+from api.observability import MAX_USER_AGENT
 from api.schemas import Blueprint, Currency, Line, TimeZone
 from api.security import auth_required, blocklist, current_caller
 from config import wiring
@@ -91,7 +92,8 @@ def _client_address() -> str:
 
 
 def _client_device() -> Device:
-    return Device(_client_address(), request.headers.get("User-Agent", ""))
+    # The User-Agent as the audit trail keeps it (cut to its length), so `backfill-devices` finds the same devices.
+    return Device(_client_address(), request.headers.get("User-Agent", "")[:MAX_USER_AGENT])
 
 
 def issue_tokens(user_id: uuid.UUID, family_id: uuid.UUID) -> dict:

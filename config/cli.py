@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
+import uuid
 
 import click
 import pika
@@ -201,6 +202,24 @@ def rotate_keys(batch_size: int) -> None:
         total += rotated
         click.echo(f"{column.table.name}.{column.name}: rotated {rotated}, already under the primary key {current}")
     click.echo(f"rotated {total} value(s)")
+
+
+@cli.command("backfill-devices")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(min=1),
+              help="Read the audit trail's sign-ups and sign-ins of this many days.")
+def backfill_devices(days: int) -> None:
+    """Remember the devices users signed up or in from before devices were kept (from the audit trail), so their
+    next login from one of them is not announced as a new device. Safe to run twice."""
+    from domain.devices import Device
+    from services.audit import AuditQuery
+    from services.identity import remember_seen_devices
+
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    records = wiring.audit_store().export(AuditQuery(types=("UserRegistered", "LoginSucceeded"), since=since))
+    seen = ((uuid.UUID(r["user_id"]), Device(r["origin"].get("client_address") or "unknown",
+                                             r["origin"].get("user_agent") or ""),
+             dt.datetime.fromisoformat(r["occurred_at"])) for r in records if r.get("user_id") and r.get("origin"))
+    click.echo(f"remembered {remember_seen_devices(seen, wiring.uow())} device(s) from {days} days of the audit trail")
 
 
 @cli.group()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, Uuid, bindparam, func, select, update
+from sqlalchemy import Select, Uuid, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -156,6 +158,31 @@ def remember_device(session: Session, user_id: uuid.UUID, device: Device) -> boo
     if added is None:
         session.execute(update(KnownDevice).filter_by(**key).values(last_seen_at=func.now()))
     return added is not None
+
+
+#: Devices seen before, into known_devices: users that no longer exist left out, a device already known kept as is.
+_REMEMBER_SEEN = text("""
+    INSERT INTO known_devices (user_id, fingerprint, first_seen_at, last_seen_at)
+    SELECT d.user_id, d.fingerprint, min(d.seen_at), max(d.seen_at)
+      FROM unnest(CAST(:users AS uuid[]), CAST(:fingerprints AS text[]), CAST(:seen AS timestamptz[]))
+           AS d(user_id, fingerprint, seen_at)
+      JOIN users u ON u.id = d.user_id
+     GROUP BY d.user_id, d.fingerprint
+    ON CONFLICT DO NOTHING""")
+
+
+def remember_seen_devices(seen: Iterable[tuple[uuid.UUID, Device, dt.datetime]], uow: UnitOfWork,
+                          batch: int = 5000) -> int:
+    """Remember devices users signed in from before devices were kept (from the audit trail), a batch a
+    transaction; how many were new."""
+    added, pending = 0, iter(seen)
+    while chunk := list(itertools.islice(pending, batch)):
+        with uow:
+            added += uow.session.execute(_REMEMBER_SEEN, {
+                "users": [user for user, _, _ in chunk], "fingerprints": [d.fingerprint() for _, d, _ in chunk],
+                "seen": [at for _, _, at in chunk]}).rowcount
+            uow.commit()
+    return added
 
 
 def record_login(email: str, succeeded: bool, device: Device, correlation_id: str, uow: UnitOfWork) -> None:

@@ -14,6 +14,7 @@ from domain.events import Event
 from models.identity import KnownDevice, User
 from services.identity import Registration, record_login, register
 from services.uow import UnitOfWork
+from tests.support.cli import run_cli
 
 PASSWORD = "correct horse battery staple"
 PHONE = Device("198.51.100.7", "Phone/1.0")
@@ -83,3 +84,29 @@ def test_concurrent_first_logins_from_one_device_call_it_new_once(published: lis
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(_new_device_flags(published, user)) == [False, False, False, True]
+
+
+def _audited_sign_in(user_id: uuid.UUID | str, device: Device, kind: str = "LoginSucceeded") -> None:
+    """A sign-in (or sign-up) from before devices were kept, as the audit trail holds it."""
+    wiring.audit_store().append(Event(kind, {"address": device.address}, str(uuid.uuid4()), str(user_id), "old",
+                                      None, origin={"client_address": device.address, "user_agent": device.user_agent}))
+
+
+def test_backfill_remembers_the_devices_of_audited_sign_ins_once(uow: UnitOfWork, published: list[Event]) -> None:
+    """Given a user without known devices whose earlier sign-up and sign-ins the audit trail holds (and a sign-in of
+    a user since deleted), `backfill-devices` remembers those devices, twice run changes nothing, and the user's next
+    login from one of them is not new while one from elsewhere is."""
+    user = _register(uow, device=None)
+    _audited_sign_in(user.id, PHONE, "UserRegistered")
+    _audited_sign_in(user.id, PHONE)
+    _audited_sign_in(user.id, LAPTOP)
+    _audited_sign_in(uuid.uuid4(), PHONE)  # no such user any more
+
+    first = run_cli("backfill-devices", "--days", "1")
+    again = run_cli("backfill-devices", "--days", "1")
+
+    assert set(_known(user)) == {PHONE.fingerprint(), LAPTOP.fingerprint()}
+    assert "remembered 0 device(s)" in again.stdout and "remembered 0 " not in first.stdout
+    record_login(user.email, True, LAPTOP, "login", uow)
+    record_login(user.email, True, Device("192.0.2.1", "Tablet/1"), "login", uow)
+    assert _new_device_flags(published, user) == [False, True]
