@@ -22,14 +22,14 @@ from domain.money import quantize
 from domain.periods import period_start
 from models.anomalies import Anomaly
 from models.budgets import Budget, BudgetAlert, BudgetEntry
-from models.identity import Household
 from models.insights import NO_CATEGORY, DailyAggregate, MonthlyAggregate
-from models.ledger import Account, Category, Transaction
+from models.ledger import Category, Transaction
 from services import budget_totals, insights
 from services.budgets import apply_transaction, apply_transactions
 from services.insights import detect_anomalies, detect_anomalies_many
 from services.insights_aggregates import apply_event, apply_events
 from services.uow import UnitOfWork
+from tests.support.households import add_eur_household
 
 TODAY = dt.date(2020, 3, 12)
 #: Category -> parent.
@@ -89,10 +89,7 @@ def _build(name: str) -> Home:
     """A EUR household with categories, budgets, a year of history and the batch's transactions recorded."""
     home = Home(uuid.uuid4(), uuid.uuid4(), {n: uuid.uuid4() for n in CATEGORIES}, {n: uuid.uuid4() for n in BUDGETS})
     with wiring.session_factory()() as session, session.begin():
-        session.add(Household(id=home.id, name=name, base_currency="EUR"))
-        session.flush()
-        session.add(Account(id=home.account, household_id=home.id, name="Main", type="checking", currency="EUR",
-                            opening_balance=Decimal(0), balance=Decimal(0)))
+        add_eur_household(session, home.id, home.account, name)
         for category, parent in CATEGORIES.items():
             session.add(Category(id=home.categories[category], household_id=home.id, name=category,
                                  parent_id=home.categories[parent] if parent else None))

@@ -17,11 +17,11 @@ from sqlalchemy import event, select
 from config import wiring
 from domain.events import Event
 from models.budgets import Budget, BudgetEntry
-from models.identity import Household
-from models.ledger import Account, Category, Transaction
+from models.ledger import Category, Transaction
 from services import budget_totals
 from services.budgets import apply_transactions
 from services.uow import UnitOfWork
+from tests.support.households import add_eur_household
 
 DAY = dt.date(2020, 3, 12)
 
@@ -31,10 +31,7 @@ def _household(tree: dict[str, str | None], budgets: list[str], amount: str = "1
     household, account = uuid.uuid4(), uuid.uuid4()
     ids = {name: uuid.uuid4() for name in tree}
     with wiring.session_factory()() as session, session.begin():
-        session.add(Household(id=household, name="batch", base_currency="EUR"))
-        session.flush()
-        session.add(Account(id=account, household_id=household, name="Main", type="checking", currency="EUR",
-                            opening_balance=Decimal(0), balance=Decimal(0)))
+        add_eur_household(session, household, account, "batch")
         session.add_all(Category(id=ids[name], household_id=household, name=name) for name in tree)
         session.flush()
         for name, parent in tree.items():

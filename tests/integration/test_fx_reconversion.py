@@ -13,11 +13,12 @@ from sqlalchemy import select
 from config import wiring
 from models.fx import FxReconversion
 from models.identity import Household
-from models.ledger import Account, Transaction
+from models.ledger import Transaction
 from services import fx
 from services.fx import Reconvert, amount_in, reconvert_batch, start_reconversion
 from services.fx_rates import RateBook, default_rates
 from services.uow import UnitOfWork
+from tests.support.households import add_eur_household
 
 JAN_2 = dt.date(2020, 1, 2)
 
@@ -34,11 +35,7 @@ def _household(amounts: list[tuple[str, str]]) -> tuple[uuid.UUID, list[uuid.UUI
     ids = [uuid.uuid4() for _ in amounts]
     rates = RateBook(wiring.session_factory(), default_rates())
     with wiring.session_factory()() as session, session.begin():
-        session.add(Household(id=household_id, name="Reconversion", base_currency="EUR"))
-        session.flush()
-        session.add(Account(id=account_id, household_id=household_id, name="Main", type="checking", currency="EUR",
-                            opening_balance=Decimal(0), balance=Decimal(0)))
-        session.flush()
+        add_eur_household(session, household_id, account_id, "Reconversion")
         for txn_id, (amount, currency) in zip(ids, amounts, strict=True):
             rate = rates.rate(currency, "EUR", JAN_2)
             session.add(Transaction(id=txn_id, household_id=household_id, account_id=account_id, type="expense",

@@ -18,12 +18,12 @@ from domain.insights.forecast import forecast, forecast_from, monthly_flows
 from domain.insights.history import Txn
 from domain.insights.recurring import find_recurring
 from domain.money import quantize
-from models.identity import Household
-from models.ledger import Account, Transaction
+from models.ledger import Transaction
 from services import insights
 from services.context import Caller
 from services.insights_history import read_history
 from services.uow import UnitOfWork
+from tests.support.households import add_eur_household
 
 ON = dt.date(2026, 6, 20)
 SINCE = dt.date(2024, 5, 1)
@@ -64,11 +64,7 @@ def _household(rng: random.Random) -> uuid.UUID:
     add(dt.date(2025, 2, 3), "500.00", "expense", "Deleted", deleted_at=dt.datetime(2025, 2, 4, tzinfo=dt.UTC))
     add(dt.date(2025, 2, 5), "500.00", "transfer", "Savings")
     with wiring.session_factory()() as session, session.begin():
-        session.add(Household(id=home, name="history", base_currency="EUR"))
-        session.flush()
-        session.add(Account(id=account, household_id=home, name="Main", type="checking", currency="EUR",
-                            opening_balance=Decimal(0), balance=Decimal(0)))
-        session.flush()
+        add_eur_household(session, home, account, "history")
         session.add_all(Transaction(**{
             "id": uuid.uuid4(), "household_id": home, "account_id": account, "currency": "EUR", "description": "",
             "status": "recorded", "base_currency": "EUR", "base_amount": r["amount"], "account_amount": r["amount"],
