@@ -120,7 +120,9 @@ class AdminAudit(MethodView):
     @blp.arguments(AdminAuditFilters, location="query")
     @blp.response(200, AuditList)
     def get(self, filters: dict) -> dict:
-        """Every audited event (all households and the platform), newest first, with request origins. Filter by
-        `household_id`, `type` (repeatable), `from`, `to`; page with `cursor`."""
+        """Every audited event, newest first, with request origins.
+
+        All households and the platform. Filter by `household_id`, `type` (repeatable), `from`, `to`; page with
+        `cursor`."""
         household = filters["household_id"]
         return audit_page(filters, str(household) if household else None)

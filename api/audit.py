@@ -96,7 +96,9 @@ class Audit(MethodView):
     @blp.arguments(AuditFilters, location="query")
     @blp.response(200, AuditList)
     def get(self, filters: dict) -> dict:
-        """The household's audited activity, newest first; others' security events and request origins left out.
-        Filter by `type` (repeatable), `from`, `to`; page with `cursor`."""
+        """The household's audited activity, newest first.
+
+        Others' security events and request origins left out. Filter by `type` (repeatable), `from`, `to`; page with
+        `cursor`."""
         caller = current_caller()
         return audit_page(filters, str(caller.household_id), str(caller.user_id))

@@ -114,8 +114,9 @@ class Login(MethodView):
     @blp.arguments(LoginIn)
     @blp.response(200, TokensOut)
     def post(self, data: dict) -> dict:
-        """Log in (failed attempts are limited per account and per address: 429 with Retry-After; a sign-in from a
-        device or address not seen before is announced by email, SMS and in the inbox)."""
+        """Log in (failed attempts are limited per account and per address: 429 with Retry-After).
+
+        A sign-in from a device or network not seen before is announced by email, SMS and in the inbox."""
         email, address = data["email"], _client_address()
         rate_limits().check_login(email, address)
         try:
@@ -171,8 +172,10 @@ class PasswordChange(MethodView):
     @blp.arguments(PasswordChangeIn)
     @blp.response(204)
     def post(self, data: dict) -> None:
-        """Change your password (the current one is checked and wrong guesses count as failed logins; you are told
-        by email, SMS and in the inbox)."""
+        """Change your password.
+
+        The current one is checked and wrong guesses count as failed logins; you are told by email, SMS and in the
+        inbox."""
         caller, address = current_caller(), _client_address()
         email = users.profile(caller, wiring.uow()).email
         rate_limits().check_login(email, address)

@@ -132,9 +132,10 @@ class Rates(MethodView):
     @blp.arguments(RateQuery, location="query")
     @blp.response(200, RatesOut)
     def get(self, query: dict) -> dict:
-        """The rate base -> quote on a date (default today): the value, the date it was published for and its
-        source (manual, live, ECB); 404 when there is none, never a made-up 1. Without `quote`, every rate from
-        `base` known without asking the live provider."""
+        """The rate base -> quote on a date (default today).
+
+        The value, the date it was published for and its source (manual, live, ECB); 404 when there is none, never a
+        made-up 1. Without `quote`, every rate from `base` known without asking the live provider."""
         caller = current_caller()
         base = query["base"] or caller.base_currency
         on = _checked_date(query["date"] or _today())
@@ -158,8 +159,10 @@ class ManualRates(MethodView):
     @blp.arguments(ManualRateIn)
     @blp.response(201, ManualRateOut)
     def post(self, data: dict) -> tuple[dict, int]:
-        """Set (or replace) your rate for a date: it overrides every other source for your household, and the
-        transactions it applies to are converted again (201 when new, 200 when it replaced one)."""
+        """Set (or replace) your rate for a date.
+
+        It overrides every other source for your household, and the transactions it applies to are converted again
+        (201 when new, 200 when it replaced one)."""
         _two_currencies(data["base"], data["quote"])
         try:
             value = parse_rate(data["rate"])

@@ -252,8 +252,9 @@ class GoalContributions(MethodView):
     @blp.response(202, ContributionAccepted)
     def post(self, data: dict, goal_id: uuid.UUID) -> tuple[dict, int, dict]:
         """Contribute to a goal (202: the pool counts it; the same Idempotency-Key again changes nothing).
-        Another currency is converted at the ECB rate of `contributed_on` (default today, or up to 7 days
-        before it); without such a rate the contribution is refused (422 on currency), never taken 1:1."""
+
+        Another currency is converted at the ECB rate of `contributed_on` (default today, or up to 7 days before
+        it); without such a rate the contribution is refused (422 on currency), never taken 1:1."""
         contribution_id, _ = goals.submit_goal_contribution(
             current_caller(), goal_id, data, request.headers.get("Idempotency-Key"), wiring.uow(),
             send_to_pool("record_goal_contribution_command"), default_rates())
@@ -262,8 +263,9 @@ class GoalContributions(MethodView):
 
     @blp.response(200, ContributionList)
     def get(self, goal_id: uuid.UUID) -> dict:
-        """The goal's latest 200 contributions and withdrawals (`kind`), newest first: pending, recorded or rejected
-        (with `reject_reason`), with any conversion."""
+        """The goal's latest 200 contributions and withdrawals, newest first.
+
+        Each with its `kind`, its status (pending, recorded, or rejected with `reject_reason`) and any conversion."""
         goal, rows = goals.list_contributions(current_caller(), goal_id, wiring.uow())
         return {"items": [contribution_out(r, goal.currency) for r in rows], "next_cursor": None}
 
@@ -278,6 +280,7 @@ class GoalWithdrawals(MethodView):
     @blp.response(202, ContributionAccepted)
     def post(self, data: dict, goal_id: uuid.UUID) -> tuple[dict, int, dict]:
         """Withdraw from a goal (202: the pool takes it out; the same Idempotency-Key again changes nothing).
+
         At most what is saved, less withdrawals still pending (422 on amount otherwise); if by the time the pool
         records it it is more than is saved, it is kept as `rejected` with a reason and saved is unchanged.
         Another currency is converted at the ECB rate of `withdrawn_on` (default today, or up to 7 days before it;

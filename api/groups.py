@@ -159,7 +159,9 @@ class GroupMemberById(MethodView):
 
     @blp.response(204)
     def delete(self, group_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        """Leave a group (your own user id) or, as its creator, remove another member. What they contributed stays
+        """Leave a group (your own user id) or, as its creator, remove another member.
+
+        What they contributed stays
         in the group's total (shown as `former_members_total`); they no longer see the group (404), contribute to
         it or get its live updates and notifications, and an open live socket of theirs is closed. The creator
         cannot leave (409: groups cannot be deleted); a member removing someone else gets 403; a group you are no
@@ -176,8 +178,9 @@ class GroupContributions(MethodView):
     @blp.arguments(ContributionIn)
     @blp.response(202, ContributionAccepted)
     def post(self, data: dict, group_id: uuid.UUID) -> tuple[dict, int, dict]:
-        """Contribute to the group (202: the pool counts it and every member's live feed shows it; the same
-        Idempotency-Key again changes nothing). Another currency is converted as for goals."""
+        """Contribute to the group (202: the pool counts it and every member's live feed shows it).
+
+        The same Idempotency-Key again changes nothing. Another currency is converted as for goals."""
         contribution_id, _ = groups.submit_group_contribution(
             current_caller(), group_id, data, request.headers.get("Idempotency-Key"), wiring.uow(),
             send_to_pool("record_group_contribution_command"), default_rates())

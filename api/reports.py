@@ -311,8 +311,10 @@ class MonthlyReport(MethodView):
     @blp.arguments(MonthlyQuery, location="query")
     @blp.response(200, ReportOut)
     def get(self, query: dict, fmt: str | None = None) -> Response:
-        """Income, expenses, net, savings rate, per category and account, against the month before and budgets
-        (also as a chart: Accept: image/png or image/svg+xml, or the .png/.svg route)."""
+        """A month's income, expenses, net and savings rate, per category and account.
+
+        Against the month before and budgets; also as a chart (Accept: image/png or image/svg+xml, or the .png/.svg
+        route)."""
         report = reports.monthly_report(current_caller(), parse_month(query["month"]), wiring.uow(),
                                          wiring.redis_client())
         if image := charts.requested_format(fmt):
@@ -329,8 +331,9 @@ class YearlyReport(MethodView):
     @blp.arguments(YearlyQuery, location="query")
     @blp.response(200, ReportOut)
     def get(self, query: dict) -> Response:
-        """The year's totals, per category and account, month by month, against the year before and budgets;
-        net worth at each month's end."""
+        """A year's totals, per category and account, month by month.
+
+        Against the year before and budgets; net worth at each month's end."""
         caller = current_caller()
         year = query["year"] or local_today(dt.datetime.now(dt.UTC), caller.timezone).year
         _year_ok(year, "year")
@@ -347,8 +350,9 @@ class Trends(MethodView):
     @blp.arguments(TrendsQuery, location="query")
     @blp.response(200, TrendsOut)
     def get(self, query: dict, fmt: str | None = None) -> Response:
-        """Per category (children rolled up) over N months with the change from month to month (also as a
-        chart)."""
+        """Spending per category over N months.
+
+        Children rolled up, with the change from month to month; also as a chart."""
         result = trends.trends(current_caller(), parse_month(query["to"], "to"), query["months"],
                                query["category"], wiring.uow())
         if image := charts.requested_format(fmt):

@@ -214,8 +214,10 @@ class Transactions(MethodView):
     @blp.arguments(ListQuery, location="query")
     @blp.response(200, TransactionPage)
     def get(self, query: dict) -> dict:
-        """List transactions, newest first: filter by account, category (with its children), type, status,
-        dates (from, to), text in payee or description (q), amounts; page with `cursor`."""
+        """List transactions, newest first.
+
+        Filter by account, category (with its children), type, status, dates (from, to), text in payee or
+        description (q), amounts; page with `cursor`."""
         page = queries.list_transactions(current_caller(), _filters(query), query["cursor"], query["limit"],
                                          wiring.uow())
         return {"items": [transaction_out(t, c) for t, c in page.items], "next_cursor": page.next_cursor}

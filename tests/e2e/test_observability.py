@@ -58,3 +58,15 @@ def test_metrics_count_requests_by_route_and_messages_by_queue(stack: Stack, use
 def _value(text: str, series: str) -> float:
     match = re.search(re.escape(series) + r" ([0-9.e+]+)", text)
     return float(match.group(1)) if match else 0.0
+
+
+def test_every_operation_in_the_api_docs_has_a_short_one_line_summary(stack: Stack) -> None:
+    """Every operation of /openapi.json has a one-line summary (the first line of its view's docstring; the rest is
+    its description), short enough for a line of the docs UI's list."""
+    spec = requests.get(f"{stack.url}/openapi.json", timeout=15).json()
+    operations = [(method.upper(), path, op) for path, item in spec["paths"].items() for method, op in item.items()
+                  if isinstance(op, dict) and "responses" in op]
+    too_long = [(method, path, op.get("summary")) for method, path, op in operations
+                if not op.get("summary") or "\n" in op["summary"] or len(op["summary"]) > 120]
+
+    assert len(operations) > 80 and too_long == []
