@@ -8,7 +8,11 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any, Self
 
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
 from domain.money import format_amount
+from services.uow import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -59,3 +63,15 @@ def row_values(cmd: ContributionCommand) -> dict[str, Any]:
         fx_rate_date=dt.date.fromisoformat(cmd.fx_rate_date) if cmd.fx_rate_date else None,
         contributed_on=dt.date.fromisoformat(cmd.contributed_on), status="pending",
         idempotency_key=cmd.idempotency_key, correlation_id=cmd.correlation_id)
+
+
+def claim_pending(model: Any, values: dict[str, Any], uow: UnitOfWork) -> tuple[Any | None, bool]:
+    """The command's row of `model`, locked, while it is still pending (else None), and whether the pool created it.
+
+    The API inserts the pending row before it sends the command; if its commit is still in flight this insert waits
+    for it, then does nothing. Any other conflict (the key is another's) leaves no row. A row the pool has to create
+    itself is one whose request's commit never landed."""
+    created = uow.session.scalar(insert(model).values(**values).on_conflict_do_nothing().returning(model.id))
+    row = uow.session.scalar(select(model).where(model.id == values["id"]).with_for_update()
+                             .execution_options(populate_existing=True))
+    return (row if row is not None and row.status == "pending" else None), created is not None

@@ -10,7 +10,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from domain.events import Event
@@ -19,7 +18,7 @@ from domain.money import MAX_AMOUNT, InvalidMoney, format_amount, parse_amount, 
 from domain.periods import add_months
 from models.goals import Goal, GoalContribution
 from services.context import Caller
-from services.contributions import ContributionCommand, command_fields, row_values
+from services.contributions import ContributionCommand, claim_pending, command_fields, row_values
 from services.errors import Conflict, Invalid, NotFound
 from services.uow import UnitOfWork
 
@@ -406,12 +405,8 @@ def _claim(cmd: RecordGoalContribution, uow: UnitOfWork) -> tuple[Goal, GoalCont
     goal = uow.session.scalar(select(Goal).where(Goal.id == uuid.UUID(cmd.goal_id)).with_for_update(key_share=True))
     if goal is None or str(goal.household_id) != cmd.household_id:
         return None  # the goal was deleted while the command was on its way
-    # The API inserts the pending row before it sends the command; if its commit is still in flight this
-    # insert waits for it, then does nothing. Any other conflict (the key is another's) leaves no row.
-    uow.session.execute(insert(GoalContribution).values(**_row_values(cmd)).on_conflict_do_nothing())
-    row = uow.session.scalar(select(GoalContribution).where(GoalContribution.id == uuid.UUID(cmd.contribution_id))
-                             .with_for_update().execution_options(populate_existing=True))
-    if row is None or row.status != "pending" or row.goal_id != goal.id or row.kind != cmd.kind:
+    row, _ = claim_pending(GoalContribution, _row_values(cmd), uow)
+    if row is None or row.goal_id != goal.id or row.kind != cmd.kind:
         return None
     return goal, row
 

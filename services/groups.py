@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from domain.events import Event
@@ -17,7 +16,7 @@ from domain.money import format_amount
 from models.goals import GroupContribution, GroupMember, SavingsGroup
 from models.identity import User
 from services.context import Caller
-from services.contributions import ContributionCommand, command_fields, row_values
+from services.contributions import ContributionCommand, claim_pending, command_fields, row_values
 from services.errors import Conflict, Forbidden, NotFound
 from services.goals import (
     Progress,
@@ -266,12 +265,8 @@ def _contributor(view: GroupView, user_id: uuid.UUID, uow: UnitOfWork) -> tuple[
 def _claim(cmd: RecordGroupContribution, group: SavingsGroup, uow: UnitOfWork) -> GroupContribution | None:
     """The command's row, locked, if it is still pending; None when it was recorded or rejected already. A row the
     pool has to create itself (the API's commit never landed) for someone who is no member is rejected here."""
-    created = uow.session.scalar(insert(GroupContribution).values(**_row_values(cmd)).on_conflict_do_nothing()
-                                 .returning(GroupContribution.id)) is not None
-    row = uow.session.scalar(select(GroupContribution).where(
-        GroupContribution.id == uuid.UUID(cmd.contribution_id)).with_for_update()
-        .execution_options(populate_existing=True))
-    if row is None or row.status != "pending" or row.group_id != group.id:
+    row, created = claim_pending(GroupContribution, _row_values(cmd), uow)
+    if row is None or row.group_id != group.id:
         return None
     # A row the API kept was accepted while its maker was a member (a removal waits for submissions in flight):
     # accepted is never lost, even if they have left since.
