@@ -72,10 +72,11 @@ def read_history(caller: Caller, since: dt.date, on: dt.date, uow: UnitOfWork) -
 
 def _payees_that_may_recur(counts: list[tuple], span_days: int) -> set[tuple[str, str]]:
     """The (payee as written, type) pairs whose group (normalized payee, type) is not charged too often to recur."""
+    grouped = [(payee, kind, (payee_key(payee), kind), count) for payee, kind, count in counts]
     per_group: dict[tuple[str, str], int] = defaultdict(int)
-    for payee, kind, count in counts:
-        per_group[(payee_key(payee), kind)] += count
-    return {(payee, kind) for payee, kind, _ in counts if may_recur(per_group[(payee_key(payee), kind)], span_days)}
+    for _, _, group, count in grouped:
+        per_group[group] += count
+    return {(payee, kind) for payee, kind, group, _ in grouped if may_recur(per_group[group], span_days)}
 
 
 def _months(rows: list[tuple], base: str
