@@ -125,17 +125,17 @@ def _kind(event: Event) -> str | None:
 def worth_notifying(events: list[Event], engine: Engine) -> list[Event]:
     """The events that may notify someone, in one query for a batch: those of a kind that notifies, of a household,
     and, for kinds off by default everywhere (each transaction), of a household where a member turned one on."""
-    candidates = [e for e in events if _kind(e) is not None and e.household_id is not None]
-    quiet = {(e.household_id, _kind(e)) for e in candidates if not any(DEFAULTS[_kind(e)].values())}
+    kinds = [(e, kind) for e in events if e.household_id is not None and (kind := _kind(e)) is not None]
+    quiet = {(e.household_id, kind) for e, kind in kinds if not any(DEFAULTS[kind].values())}
     if not quiet:
-        return candidates
+        return [e for e, _ in kinds]
     # Every recorded transaction asks this, and almost always nobody opted in: one read on a bare connection, in
     # autocommit (no session to build, no transaction to open and roll back).
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         opted = set(conn.execute(_OPTED_IN, {"households": list({uuid.UUID(h) for h, _ in quiet}),
                                              "kinds": list({k for _, k in quiet})}).tuples())
-    return [e for e in candidates if (e.household_id, _kind(e)) not in quiet
-            or (uuid.UUID(e.household_id), _kind(e)) in opted]
+    return [e for e, kind in kinds if (e.household_id, kind) not in quiet
+            or (uuid.UUID(e.household_id), kind) in opted]
 
 
 def notify(event: Event, uow: UnitOfWork, unsubscribe_url: UnsubscribeUrl) -> list[uuid.UUID]:
